@@ -1,0 +1,41 @@
+# Mesa: `make run` serves the portal, `make test` runs the tests. Both set everything up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := MESA_ENV=$${MESA_ENV:-development} HF_HUB_OFFLINE=1 $(BIN)/flask --app portal
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run setup test translations extract-messages bench-quality clean
+
+$(BIN)/.installed: requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+translations: $(BIN)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -q -d portal/translations
+
+setup: $(BIN)/.installed translations
+	$(FLASK) db upgrade
+	$(FLASK) kb import articles
+	$(FLASK) index build
+	$(FLASK) users demo
+
+run: setup
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(BIN)/.installed translations
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Developers: refresh the message catalogs after changing user-facing strings.
+extract-messages: $(BIN)/.installed
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k N_ -o portal/translations/messages.pot .
+	$(BIN)/pybabel update -q -i portal/translations/messages.pot -d portal/translations
+
+bench-quality: $(BIN)/.installed
+	for pack in ../shared/bench/dev/*/; do HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval $$pack; done
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

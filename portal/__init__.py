@@ -1,0 +1,47 @@
+"""Mesa's web portal: ``create_app`` builds a configured Flask application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from .config import DEV_SECRET_KEY, load_settings
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app from MESA_* settings (or ``test_config``), with its extensions and blueprints."""
+    config = load_settings()
+    config.update(test_config or {})
+    app = Flask(__name__, instance_path=str(Path(config["MESA_INSTANCE_DIR"]).resolve()))
+    app.config.update(config)
+    development = app.config["MESA_ENV"] == "development" or app.config.get("TESTING")
+    if app.config["MESA_SECRET_KEY"] == DEV_SECRET_KEY and not development:
+        raise RuntimeError("MESA_SECRET_KEY is the development default; set it to a long random value "
+                           "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`).")
+    app.config["SECRET_KEY"] = app.config["MESA_SECRET_KEY"]
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from . import auth, commands, db, errors, i18n, search
+
+    db.init_app(app)
+    search.init_app(app)
+    auth.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    commands.init_app(app)
+
+    from flask_wtf.csrf import CSRFProtect
+
+    CSRFProtect(app)
+
+    from .views import api, public, account
+
+    app.register_blueprint(public.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(api.bp)
+    return app

@@ -1,0 +1,68 @@
+"""Flask-Login wiring and the permission helpers views use."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, flash, jsonify, redirect, request, url_for
+from flask_login import LoginManager, current_user
+from flask_babel import lazy_gettext as _l
+
+from .db import get_session
+from .domain.models import User
+
+
+def viewer() -> User | None:
+    """The signed-in user, or None for an anonymous visitor."""
+    return current_user if current_user.is_authenticated else None
+
+
+def agent_required(view):
+    """Only agents (L1, L2) and admins; others get 403, anonymous visitors the login page."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()
+        if not current_user.is_agent:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def safe_next_url(target: str | None) -> str | None:
+    """``target`` if it is a path on this site; off-site or scheme-relative URLs are refused (None)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return None
+    return target
+
+
+def init_app(app: Flask) -> None:
+    """Set up Flask-Login with the user loader and the login view."""
+    manager = LoginManager()
+    manager.login_view = "account.login"
+    manager.login_message = _l("Please sign in to see this page.")
+    manager.login_message_category = "info"
+    manager.session_protection = "strong"
+
+    @manager.user_loader
+    def load_user(user_id: str):
+        if not user_id.isdigit():
+            return None
+        user = get_session().get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+    @manager.unauthorized_handler
+    def unauthorized():
+        if request.path.startswith("/api/"):
+            return jsonify(error="Sign in first."), 401
+        flash(manager.login_message, manager.login_message_category)
+        return redirect(url_for("account.login", next=request.full_path.rstrip("?")))
+
+    manager.init_app(app)

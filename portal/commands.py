@@ -1,0 +1,119 @@
+"""`flask kb`, `flask index` and `flask users` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from indexer import ArticleFormatError
+
+from .db import get_session
+from .domain import articles as article_service
+from .domain import users as user_service
+from .domain.errors import Invalid
+from .domain.models import Role
+from .search import get_search
+
+
+@click.group("kb")
+def kb_cli() -> None:
+    """Knowledge-base import and export (Markdown files with YAML front matter)."""
+
+
+@kb_cli.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def kb_import(directory: Path) -> None:
+    """Import the articles of DIRECTORY; unchanged articles are left alone."""
+    session = get_session()
+    try:
+        report = article_service.import_directory(session, directory)
+    except ArticleFormatError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(f"Imported {directory}: {len(report.created)} new, {len(report.updated)} updated, "
+               f"{len(report.unchanged)} unchanged.")
+
+
+@kb_cli.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def kb_export(directory: Path) -> None:
+    """Write every article to DIRECTORY as <slug>.md."""
+    count = article_service.export_directory(get_session(), directory)
+    click.echo(f"Exported {count} articles to {directory}.")
+
+
+@click.group("index")
+def index_cli() -> None:
+    """The search index."""
+
+
+@index_cli.command("build")
+@click.option("--force", is_flag=True, help="rebuild even if the index is up to date")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def index_build(force: bool, quiet: bool) -> None:
+    """Index the published articles (skipped when the index already matches the database)."""
+    search, session = get_search(), get_session()
+    if not force and search.is_current(session):
+        click.echo(f"Index up to date: {search.index_path}")
+        return
+    info = search.rebuild(session, progress=not quiet)
+    click.echo(f"Indexed {info['articles']} articles as {info['chunks']} chunks with "
+               f"{info['backend']} / {info['model']} in {info['build_seconds']} s -> {search.index_path}")
+
+
+@index_cli.command("info")
+def index_info() -> None:
+    """Show the saved index's metadata."""
+    from indexer import IndexMissingError, KnowledgeIndex
+
+    try:
+        info = KnowledgeIndex.read_info(get_search().index_path)
+    except IndexMissingError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+
+
+@click.group("users")
+def users_cli() -> None:
+    """Accounts."""
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.CUSTOMER.value,
+              show_default=True)
+@click.password_option(help="asked for when not given")
+def users_create(email: str, name: str, role: str, password: str) -> None:
+    """Create an account."""
+    session = get_session()
+    try:
+        user = user_service.create_user(session, email, name, password, role)
+    except Invalid as exc:
+        raise click.ClickException(exc.message) from None
+    session.commit()
+    click.echo(f"Created {user.role.value} {user.email}.")
+
+
+@users_cli.command("demo")
+def users_demo() -> None:
+    """Create the demo accounts that are missing and print their passwords (shown only this once)."""
+    session = get_session()
+    created = user_service.create_demo_accounts(session)
+    session.commit()
+    if not created:
+        click.echo("Demo accounts exist already (their passwords were printed when they were created; "
+                   "`flask users create` makes new accounts).")
+        return
+    click.echo("Demo accounts (passwords are shown only now; write them down):")
+    for user, password in created:
+        click.echo(f"  {user.role.value:<9} {user.email:<24} {password}")
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups."""
+    for group in (kb_cli, index_cli, users_cli):
+        app.cli.add_command(group)

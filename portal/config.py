@@ -1,0 +1,65 @@
+"""Mesa's settings: declared once here with their defaults and help, read from MESA_* environment variables.
+
+The README's settings table must list every setting below (a test checks it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+ENV_PREFIX = "MESA_"
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name (without the prefix), default, type and what it does."""
+
+    name: str
+    default: object
+    help: str
+    type: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SECRET_KEY", DEV_SECRET_KEY,
+            "Signs sessions and CSRF tokens. Must be set to a long random value in production; "
+            "Mesa refuses to start with the default outside development and tests."),
+    Setting("ENV", "production",
+            "`development` allows the default secret key (set by `make run`); anything else is production."),
+    Setting("INSTANCE_DIR", "instance",
+            "Directory for the SQLite database and the search index (relative to where Mesa is started)."),
+    Setting("DATABASE_URL", "",
+            "SQLAlchemy URL of the database. Empty: SQLite file `mesa.db` in MESA_INSTANCE_DIR. PostgreSQL: "
+            "`postgresql+psycopg://user:password@host/dbname`."),
+    Setting("INDEX_PATH", "",
+            "The search index file. Empty: `index.npz` in MESA_INSTANCE_DIR."),
+    Setting("EMBEDDER", "use",
+            "Embedding backend: `use` (multilingual Universal Sentence Encoder, bundled), "
+            "`sentence-transformers` (see MESA_EMBEDDER_MODEL) or `fake` (tests only)."),
+    Setting("EMBEDDER_MODEL", "",
+            "For `sentence-transformers`: a model name or local path. Empty: the bundled all-MiniLM-L6-v2."),
+    Setting("ARTICLES_DIR", "articles",
+            "Directory of the starter knowledge base imported by `make run`."),
+    Setting("SEARCH_MAX_QUERY", 500, "Longest search query accepted, in characters.", int),
+    Setting("SEARCH_MAX_K", 50, "Most results one search may ask for.", int),
+    Setting("LANGUAGES", "es,en", "UI languages offered, in order of preference when the browser says nothing."),
+)
+
+
+def load_settings(environ: dict | None = None) -> dict:
+    """Flask config values (named ``MESA_<NAME>``) from defaults overridden by the environment."""
+    environ = os.environ if environ is None else environ
+    config = {}
+    for setting in SETTINGS:
+        key = ENV_PREFIX + setting.name
+        raw = environ.get(key)
+        if raw is None or raw == "":
+            config[key] = setting.default
+            continue
+        try:
+            config[key] = setting.type(raw)
+        except ValueError:
+            raise RuntimeError(f"{key}={raw!r} is not a valid {setting.type.__name__}") from None
+    return config

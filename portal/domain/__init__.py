@@ -1,0 +1,1 @@
+"""Plain domain functions over a SQLAlchemy Session; no Flask here."""

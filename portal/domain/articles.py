@@ -1,0 +1,128 @@
+"""Articles in the database: import from and export to Markdown files, reading rules, rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import markdown as markdown_lib
+import nh3
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import indexer
+from indexer.articles import write_article
+
+from .errors import N_, NotFound
+from .models import Article, User
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h2", "h3", "h4",
+    "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup",
+    "table", "tbody", "td", "th", "thead", "tr", "ul",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"align"},
+                      "td": {"align"}, "code": {"class"}, "span": {"class"}, "div": {"class"}}
+
+
+def render_markdown(text: str) -> str:
+    """Article Markdown as sanitised HTML: scripts, event handlers and javascript: links never survive."""
+    html = markdown_lib.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
+    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+
+
+def to_document(article: Article) -> indexer.Article:
+    """The file/index form of a database article."""
+    return indexer.Article(slug=article.slug, title=article.title, lang=article.lang, body=article.body,
+                           category=article.category, tags=list(article.tags or []),
+                           visibility=article.visibility, status=article.status)
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
+def import_articles(session: Session, documents: list[indexer.Article]) -> ImportReport:
+    """Create or update articles by slug; an article whose content hash is unchanged is left alone."""
+    report = ImportReport([], [], [])
+    existing = {a.slug: a for a in session.scalars(select(Article).where(
+        Article.slug.in_([d.slug for d in documents])))}
+    for document in documents:
+        content_hash = document.content_hash()
+        article = existing.get(document.slug)
+        if article is not None and article.content_hash == content_hash:
+            report.unchanged.append(document.slug)
+            continue
+        if article is None:
+            article = Article(slug=document.slug)
+            session.add(article)
+            report.created.append(document.slug)
+        else:
+            report.updated.append(document.slug)
+        article.title = document.title
+        article.lang = document.lang
+        article.category = document.category
+        article.tags = list(document.tags)
+        article.visibility = document.visibility
+        article.status = document.status
+        article.body = document.body
+        article.content_hash = content_hash
+    session.flush()
+    return report
+
+
+def import_directory(session: Session, directory: Path) -> ImportReport:
+    """Import every article file of a directory (bad files raise ArticleFormatError naming the file)."""
+    return import_articles(session, indexer.read_articles(directory))
+
+
+def export_directory(session: Session, directory: Path) -> int:
+    """Write every article to ``<slug>.md`` in a directory, in the canonical file format."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for article in session.scalars(select(Article).order_by(Article.slug)):
+        write_article(directory, to_document(article))
+        count += 1
+    return count
+
+
+def can_read(article: Article, user: User | None) -> bool:
+    """Public published articles are for everyone; internal ones and drafts for agents only."""
+    if article.is_public:
+        return True
+    return user is not None and user.is_agent
+
+
+def get_readable_article(session: Session, slug: str, user: User | None) -> Article:
+    """The article with this slug if the user may read it; otherwise NotFound (not even its existence)."""
+    article = session.scalar(select(Article).where(Article.slug == slug))
+    if article is None or not can_read(article, user):
+        raise NotFound(N_("There is no article '%(slug)s'."), slug=slug)
+    return article
+
+
+def searchable_articles(session: Session) -> list[Article]:
+    """Articles that belong in the search index: every published one (internal ones are filtered per user)."""
+    return list(session.scalars(select(Article).where(Article.status == "published").order_by(Article.slug)))
+
+
+def category_counts(session: Session, user: User | None) -> list[tuple[str, int]]:
+    """Categories with how many articles the user can read in each, largest first."""
+    query = select(Article.category, func.count()).group_by(Article.category)
+    if user is None or not user.is_agent:
+        query = query.where(Article.status == "published", Article.visibility == "public")
+    rows = session.execute(query).all()
+    return sorted(((c, n) for c, n in rows), key=lambda row: (-row[1], row[0]))
+
+
+def articles_in_category(session: Session, category: str, user: User | None) -> list[Article]:
+    """The readable articles of one category, by title."""
+    query = select(Article).where(Article.category == category).order_by(Article.title)
+    return [a for a in session.scalars(query) if can_read(a, user)]

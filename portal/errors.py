@@ -1,0 +1,61 @@
+"""One place that turns errors into answers: JSON `{"error": ...}` for the API, an HTML page for people."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .domain.errors import DomainError
+from .search import SearchUnavailable
+
+
+def wants_json() -> bool:
+    """API paths answer JSON."""
+    return request.path.startswith("/api/")
+
+
+def translated(exc: DomainError) -> str:
+    """A domain error's message in the UI language."""
+    return _(exc.template, **exc.params)
+
+
+def error_response(status: int, message: str):
+    """The error as JSON or as the error page, with its status code."""
+    if wants_json():
+        return jsonify(error=message), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        return error_response(exc.status, translated(exc))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_response(400, _("The form has expired or did not come from this site. "
+                                     "Go back, reload the page and try again."))
+
+    @app.errorhandler(SearchUnavailable)
+    def search_unavailable(exc: SearchUnavailable):
+        app.logger.error("search unavailable: %s", exc)
+        return error_response(503, _("Search is not available right now. The service desk has been told."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {
+            403: _("You are not allowed to see this page."),
+            404: _("There is no such page."),
+            405: _("This address does not accept that kind of request."),
+            413: _("What you sent is too large."),
+        }
+        return error_response(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        app.logger.exception("unexpected error")
+        return error_response(500, _("Something went wrong on our side. Please try again."))

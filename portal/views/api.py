@@ -1,0 +1,31 @@
+"""JSON API."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request, url_for
+
+from ..auth import viewer
+from ..search import get_search
+from .search_params import read_search_request
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.get("/search")
+def search():
+    """`GET /api/search?q=...&k=...&lang=...`: the best articles the caller may read, as JSON."""
+    params = read_search_request(request.args, default_k=5)
+    hits = get_search().search(params.query, params.k, viewer(), lang=params.lang)
+    return jsonify(
+        query=params.query,
+        results=[{
+            "slug": hit.slug,
+            "title": hit.title,
+            "url": url_for("public.article", slug=hit.slug, _external=False),
+            "lang": hit.lang,
+            "category": hit.category,
+            "section": hit.heading,
+            "snippet": hit.snippet,
+            "score": hit.score,
+        } for hit in hits],
+    )

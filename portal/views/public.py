@@ -1,0 +1,63 @@
+"""Pages for everyone: home, search, categories, articles, the language switch."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+
+from ..auth import safe_next_url, viewer
+from ..db import get_session
+from ..domain import articles as article_service
+from ..domain.errors import Invalid
+from ..errors import translated
+from ..i18n import ui_languages
+from ..search import get_search
+from .search_params import read_search_request
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/")
+def home():
+    """The search box and the categories."""
+    categories = article_service.category_counts(get_session(), viewer())
+    return render_template("public/home.html", categories=categories)
+
+
+@bp.get("/search")
+def search():
+    """Search results: title, category, the matching section as a snippet, language."""
+    if not request.args.get("q", "").strip():
+        return redirect(url_for("public.home"))
+    try:
+        params = read_search_request(request.args)
+    except Invalid as exc:
+        return render_template("public/search.html", query=request.args.get("q", "")[:200], hits=[],
+                               error=translated(exc)), 400
+    hits = get_search().search(params.query, params.k, viewer(), lang=params.lang)
+    return render_template("public/search.html", query=params.query, hits=hits, lang=params.lang, error=None)
+
+
+@bp.get("/categories/<category>")
+def category(category: str):
+    """The articles of one category."""
+    articles = article_service.articles_in_category(get_session(), category, viewer())
+    if not articles:
+        abort(404)
+    return render_template("public/category.html", category=category, articles=articles)
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str):
+    """One article, its Markdown rendered as sanitised HTML."""
+    found = article_service.get_readable_article(get_session(), slug, viewer())
+    return render_template("public/article.html", article=found,
+                           body_html=article_service.render_markdown(found.body))
+
+
+@bp.get("/language/<code>")
+def set_language(code: str):
+    """Switch the UI language, then go back where the user was."""
+    if code not in ui_languages():
+        abort(404)
+    session["ui_lang"] = code
+    return redirect(safe_next_url(request.args.get("next")) or url_for("public.home"))

@@ -1,0 +1,50 @@
+"""`GET /api/search`: results and errors as JSON."""
+
+import pytest
+
+
+def test_search_returns_articles_with_section_snippet_and_score(client):
+    response = client.get("/api/search?q=free+up+disk+space+on+my+laptop&k=3")
+    assert response.status_code == 200
+    results = response.json["results"]
+    assert 1 <= len(results) <= 3
+    first = results[0]
+    assert set(first) == {"slug", "title", "url", "lang", "category", "section", "snippet", "score"}
+    assert first["url"] == f"/articles/{first['slug']}"
+    assert any(r["slug"] in ("laptop-disk-full", "portatil-disco-lleno") for r in results)
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_lang_filters_the_articles(client):
+    results = client.get("/api/search?q=vpn&k=10&lang=es").json["results"]
+    assert results and all(r["lang"] == "es" for r in results)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("", "Type a few words"),
+    ("q=%20%20", "Type a few words"),
+    ("q=" + "x" * 501, "too long"),
+    ("q=vpn&k=0", "'k' must be a whole number"),
+    ("q=vpn&k=51", "'k' must be a whole number"),
+    ("q=vpn&k=ten", "'k' must be a whole number"),
+    ("q=vpn&lang=fr", "'lang' must be one of"),
+])
+def test_bad_input_is_a_400_with_a_json_error(client, query, message):
+    response = client.get(f"/api/search?{query}", headers={"Accept-Language": "en"})
+    assert response.status_code == 400
+    assert message in response.json["error"]
+
+
+def test_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/nothing")
+    assert response.status_code == 404 and "error" in response.json
+
+
+def test_missing_index_is_a_503_not_a_500(client, seeded_app):
+    import os
+
+    os.unlink(seeded_app.extensions["mesa_search"].index_path)
+    seeded_app.extensions["mesa_search"]._index = None
+    response = client.get("/api/search?q=vpn", headers={"Accept-Language": "en"})
+    assert response.status_code == 503 and "not available" in response.json["error"]

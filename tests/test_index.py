@@ -1,0 +1,129 @@
+"""The knowledge index: stable ids, add/remove/replace without a rebuild, save/load, model checks."""
+
+import os
+
+import numpy as np
+import pytest
+
+from indexer import (Article, FakeEmbedder, IndexMismatchError, IndexMissingError, KnowledgeIndex,
+                     read_articles)
+from indexer.store import VectorStore
+from tests.conftest import ARTICLES_DIR
+
+
+def article(slug, title, body, lang="en", visibility="public"):
+    return Article(slug=slug, title=title, lang=lang, body=body, visibility=visibility)
+
+
+@pytest.fixture
+def small_index():
+    index = KnowledgeIndex.create(FakeEmbedder())
+    index.build([
+        article("vpn", "VPN connection", "## Fix\n\nRestart the VPN client and sign in again."),
+        article("printer", "Printer jammed", "## Fix\n\nOpen the tray and remove the paper."),
+        article("wifi", "Wi-Fi guest network", "## Fix\n\nJoin the guest network with the daily code."),
+    ])
+    return index
+
+
+def test_store_keeps_the_ids_it_was_given():
+    store = VectorStore(4)
+    vectors = np.eye(4, dtype=np.float32)
+    store.add(np.array([10, 20, 30, 40]), vectors)
+    assert store.remove([20]) == 1
+    scores, ids = store.search(vectors[2:3], 2)
+    assert ids[0][0] == 30 and scores[0][0] == pytest.approx(1.0)
+    assert 20 not in ids[0]
+    with pytest.raises(ValueError, match="dimension 4"):
+        store.add(np.array([1]), np.ones((1, 3), dtype=np.float32))
+
+
+def test_search_returns_distinct_articles_best_first(small_index):
+    hits = small_index.search("the printer paper is jammed", k=3)
+    assert hits[0].slug == "printer"
+    assert hits[0].heading == "Fix"
+    assert len({h.slug for h in hits}) == len(hits)
+    assert hits[0].score >= hits[-1].score
+
+
+def test_upsert_adds_and_replaces_one_article_without_rebuild(small_index):
+    chunk_ids_before = dict(small_index.articles["vpn"].__dict__)["chunk_ids"]
+    assert small_index.upsert(article("mfa", "Authenticator app", "## Fix\n\nScan the QR code again.")) is True
+    assert small_index.search("authenticator QR code", k=1)[0].slug == "mfa"
+    # Unchanged content is not re-embedded.
+    assert small_index.upsert(article("mfa", "Authenticator app", "## Fix\n\nScan the QR code again.")) is False
+    # Replacing changes what is found, and other articles keep their ids.
+    small_index.upsert(article("mfa", "Authenticator app", "## Fix\n\nUse the backup codes printed earlier."))
+    assert small_index.search("backup codes", k=1)[0].slug == "mfa"
+    assert small_index.articles["vpn"].chunk_ids == chunk_ids_before
+    assert small_index.store.count == len(small_index.chunks)
+
+
+def test_remove_takes_an_article_out_of_results(small_index):
+    assert small_index.remove("printer") is True
+    assert small_index.remove("printer") is False
+    assert "printer" not in [h.slug for h in small_index.search("printer jammed paper", k=5)]
+    assert small_index.store.count == len(small_index.chunks)
+
+
+def test_filters_by_language_and_visibility():
+    index = KnowledgeIndex.create(FakeEmbedder())
+    index.build([article("vpn-en", "VPN", "VPN client"), article("vpn-es", "VPN", "cliente VPN", lang="es"),
+                 article("vpn-internal", "VPN", "VPN client admin", visibility="internal")])
+    assert {h.slug for h in index.search("VPN", k=5, lang="es")} == {"vpn-es"}
+    public = index.search("VPN", k=5, allow=lambda entry: entry.visibility == "public")
+    assert {h.slug for h in public} == {"vpn-en", "vpn-es"}
+
+
+def test_save_and_load_give_the_same_results(small_index, tmp_path):
+    path = tmp_path / "index.npz"
+    small_index.save(path)
+    loaded = KnowledgeIndex.load(path, FakeEmbedder())
+    assert [h.slug for h in loaded.search("guest network code", k=3)] == \
+        [h.slug for h in small_index.search("guest network code", k=3)]
+    # Ids stay stable across a reload: new chunks never reuse old ids.
+    loaded.upsert(article("new", "New", "Brand new text"))
+    assert min(loaded.articles["new"].chunk_ids) >= small_index.next_id
+    info = KnowledgeIndex.read_info(path)
+    assert info["backend"] == "fake" and info["dim"] == 256 and info["articles"] == 3
+    assert info["chunks"] == small_index.store.count and info["built_at"]
+
+
+def test_an_index_built_with_another_model_is_refused(small_index, tmp_path):
+    path = tmp_path / "index.npz"
+    small_index.save(path)
+    with pytest.raises(IndexMismatchError, match="built with fake / fake-256 .* configured embedder is fake / fake-64"):
+        KnowledgeIndex.load(path, FakeEmbedder(dim=64))
+
+
+def test_a_missing_or_corrupt_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexMissingError, match="No index at"):
+        KnowledgeIndex.load(tmp_path / "none.npz", FakeEmbedder())
+    (tmp_path / "bad.npz").write_bytes(b"not an index")
+    with pytest.raises(IndexMissingError, match="cannot be read"):
+        KnowledgeIndex.load(tmp_path / "bad.npz", FakeEmbedder())
+
+
+def test_save_is_atomic_a_failed_write_leaves_the_old_index(small_index, tmp_path, monkeypatch):
+    path = tmp_path / "index.npz"
+    small_index.save(path)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    small_index.upsert(article("other", "Other", "Other text"))
+    with pytest.raises(OSError):
+        small_index.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["index.npz"]  # no temporary file left behind
+    assert KnowledgeIndex.load(path, FakeEmbedder()).articles.keys() == {"vpn", "printer", "wifi"}
+
+
+def test_the_starter_kb_indexes_every_published_article():
+    articles = [a for a in read_articles(ARTICLES_DIR) if a.status == "published"]
+    index = KnowledgeIndex.create(FakeEmbedder())
+    index.build(articles)
+    assert set(index.articles) == {a.slug for a in articles}
+    assert all(len(c.text) <= index.max_chars for c in index.chunks.values())
