@@ -15,11 +15,11 @@ $(BIN)/.installed: requirements.txt
 	touch $@
 
 translations: $(BIN)/.installed
-	$(BIN)/pybabel compile --use-fuzzy -q -d portal/translations
+	$(BIN)/pybabel compile --statistics -d portal/translations
 
 setup: $(BIN)/.installed translations
 	$(FLASK) db upgrade
-	$(FLASK) kb import articles
+	$(FLASK) kb import
 	$(FLASK) index build
 	$(FLASK) users demo
 
@@ -31,8 +31,8 @@ test: $(BIN)/.installed translations
 
 # Developers: refresh the message catalogs after changing user-facing strings.
 extract-messages: $(BIN)/.installed
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k N_ -o portal/translations/messages.pot .
-	$(BIN)/pybabel update -q -i portal/translations/messages.pot -d portal/translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output -o portal/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations
 
 bench-quality: $(BIN)/.installed
 	for pack in ../shared/bench/dev/*/; do HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval $$pack; done

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from flask.cli import AppGroup
 from flask import Flask, current_app
 
 from indexer import ArticleFormatError
@@ -18,15 +19,18 @@ from .domain.models import Role
 from .search import get_search
 
 
-@click.group("kb")
+@click.group(cls=AppGroup, name="kb")
 def kb_cli() -> None:
     """Knowledge-base import and export (Markdown files with YAML front matter)."""
 
 
 @kb_cli.command("import")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def kb_import(directory: Path) -> None:
-    """Import the articles of DIRECTORY; unchanged articles are left alone."""
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def kb_import(directory: Path | None) -> None:
+    """Import the articles of DIRECTORY (default: MESA_ARTICLES_DIR); unchanged articles are left alone."""
+    directory = directory or Path(current_app.config["MESA_ARTICLES_DIR"])
+    if not directory.is_dir():
+        raise click.ClickException(f"{directory} is not a directory of articles.")
     session = get_session()
     try:
         report = article_service.import_directory(session, directory)
@@ -45,7 +49,7 @@ def kb_export(directory: Path) -> None:
     click.echo(f"Exported {count} articles to {directory}.")
 
 
-@click.group("index")
+@click.group(cls=AppGroup, name="index")
 def index_cli() -> None:
     """The search index."""
 
@@ -76,7 +80,7 @@ def index_info() -> None:
     click.echo(json.dumps(info, indent=2, ensure_ascii=False))
 
 
-@click.group("users")
+@click.group(cls=AppGroup, name="users")
 def users_cli() -> None:
     """Accounts."""
 

