@@ -6,7 +6,7 @@ FLASK := MESA_ENV=$${MESA_ENV:-development} HF_HUB_OFFLINE=1 $(BIN)/flask --app 
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run setup test translations extract-messages bench-quality clean
+.PHONY: run setup test test-postgres translations extract-messages bench-quality clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,7 @@ bench-quality: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# The database tests again on a throwaway PostgreSQL server (installed if missing).
+test-postgres: $(BIN)/.installed translations
+	scripts/with-postgres.sh env HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not real_model and not browser" $(PYTEST_ARGS)

@@ -15,7 +15,7 @@ from portal import create_app
 from portal.config import SETTINGS
 from portal.db import upgrade_database
 from portal.domain.models import Base
-from tests.conftest import ROOT
+from tests.conftest import POSTGRES_URL, ROOT
 
 
 def test_every_setting_is_documented_in_the_readme():
@@ -42,14 +42,19 @@ def test_every_ui_string_has_a_spanish_translation(tmp_path):
 
 
 def test_migrations_create_exactly_the_models_schema(tmp_path):
-    app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path),
-                      "MESA_DATABASE_URL": f"sqlite:///{tmp_path / 'migrated.db'}"})
+    url = POSTGRES_URL or f"sqlite:///{tmp_path / 'migrated.db'}"
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path), "MESA_DATABASE_URL": url})
     upgrade_database(app)
     upgrade_database(app)  # a second run changes nothing
-    engine = create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
                                 Base.metadata)
+    engine.dispose()
+    app.extensions["mesa_engine"].dispose()
     assert diff == [], "the models changed without a migration: run `flask db revision -m ...`"
 
 
