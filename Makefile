@@ -22,6 +22,7 @@ setup: $(BIN)/.installed translations
 	$(FLASK) kb import
 	$(FLASK) index build
 	$(FLASK) users demo
+	$(FLASK) desk defaults
 
 run: setup
 	$(FLASK) run --host $(HOST) --port $(PORT)

@@ -39,9 +39,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     CSRFProtect(app)
 
-    from .views import api, public, account
+    from .domain.sla import SlaPolicy
 
-    app.register_blueprint(public.bp)
-    app.register_blueprint(account.bp)
-    app.register_blueprint(api.bp)
+    try:
+        app.extensions["mesa_sla"] = SlaPolicy.parse(app.config["MESA_SLA_TARGETS"], app.config["MESA_ESCALATE_AT"])
+    except ValueError as exc:
+        raise RuntimeError(f"MESA_SLA_TARGETS / MESA_ESCALATE_AT: {exc}") from None
+
+    from .views import account, admin, api, desk, help, public, tickets
+
+    for blueprint in (public.bp, account.bp, api.bp, help.bp, tickets.bp, desk.bp, admin.bp):
+        app.register_blueprint(blueprint)
     return app

@@ -18,18 +18,27 @@ def viewer() -> User | None:
     return current_user if current_user.is_authenticated else None
 
 
-def agent_required(view):
-    """Only agents (L1, L2) and admins; others get 403, anonymous visitors the login page."""
+def role_required(allowed):
+    """A view decorator: users for whom ``allowed(user)`` is false get 403, anonymous visitors the login page."""
 
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return current_app.login_manager.unauthorized()
-        if not current_user.is_agent:
-            abort(403)
-        return view(*args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if not allowed(current_user):
+                abort(403)
+            return view(*args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+agent_required = role_required(lambda user: user.is_agent)
+agent_required.__doc__ = "Only agents (L1, L2) and admins."
+admin_required = role_required(lambda user: user.is_admin)
+admin_required.__doc__ = "Only admins."
 
 
 def safe_next_url(target: str | None) -> str | None:

@@ -117,7 +117,61 @@ def users_demo() -> None:
         click.echo(f"  {user.role.value:<9} {user.email:<24} {password}")
 
 
+@click.group(cls=AppGroup, name="desk")
+def desk_cli() -> None:
+    """The service desk: defaults and the periodic sweep."""
+
+
+DEFAULT_CANNED_REPLIES = (
+    ("Need more information",
+     "Hello {requester_name},\n\nTo go on with {ticket_number} we need a little more information: "
+     "when did it start, what exactly do you see (a screenshot helps), and the asset tag of the device.\n\n"
+     "Thank you,\n{agent_name}"),
+    ("Necesitamos más información",
+     "Hola {requester_name}:\n\nPara seguir con el ticket {ticket_number} necesitamos algo más de información: "
+     "desde cuándo ocurre, qué ves exactamente (una captura ayuda) y la etiqueta de inventario del equipo.\n\n"
+     "Gracias,\n{agent_name}"),
+    ("Solved, please confirm",
+     "Hello {requester_name},\n\nWe believe {ticket_number} is solved. If anything still does not work, just "
+     "reply here and the ticket will be reopened.\n\n{agent_name}"),
+)
+
+
+@desk_cli.command("defaults")
+def desk_defaults() -> None:
+    """Create a default team for every category and a few canned replies, if there are none yet."""
+    from sqlalchemy import select
+
+    from .domain.models import CannedReply, Team, User
+    from .i18n import CATEGORY_LABELS
+
+    session = get_session()
+    if session.scalar(select(Team).limit(1)) is None:
+        team = Team(name="Service desk", categories=list(CATEGORY_LABELS))
+        session.add(team)
+        for user in session.scalars(select(User)):
+            if user.is_agent and user.team_id is None:
+                user.team = team
+        click.echo("Created the team 'Service desk' for every category, with the existing agents.")
+    if session.scalar(select(CannedReply).limit(1)) is None:
+        session.add_all(CannedReply(title=title, body=body) for title, body in DEFAULT_CANNED_REPLIES)
+        click.echo(f"Created {len(DEFAULT_CANNED_REPLIES)} canned replies.")
+    session.commit()
+
+
+@desk_cli.command("sweep")
+def desk_sweep() -> None:
+    """Escalate L1 tickets near their resolution target and close old resolved tickets (run from cron)."""
+    from .domain import tickets as ticket_service
+
+    session = get_session()
+    escalated = ticket_service.escalate_due_tickets(session, current_app.extensions["mesa_sla"])
+    closed = ticket_service.close_resolved_tickets(session, current_app.config["MESA_AUTO_CLOSE_DAYS"])
+    session.commit()
+    click.echo(f"Escalated {len(escalated)} tickets, closed {len(closed)}.")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for group in (kb_cli, index_cli, users_cli):
+    for group in (kb_cli, index_cli, users_cli, desk_cli):
         app.cli.add_command(group)

@@ -45,6 +45,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEARCH_MAX_QUERY", 500, "Longest search query accepted, in characters.", int),
     Setting("SEARCH_MAX_K", 50, "Most results one search may ask for.", int),
     Setting("LANGUAGES", "es,en", "UI languages offered, in order of preference when the browser says nothing."),
+    Setting("SLA_TARGETS", "1=0.5/4,2=1/8,3=4/24,4=8/72,5=24/120",
+            "Per priority (1 critical ... 5 planning): hours to first response / hours to resolution, "
+            "counted on the clock (24x7) from the ticket's creation."),
+    Setting("ESCALATE_AT", 0.75,
+            "Share of the resolution time after which an unresolved L1 ticket is escalated to L2 automatically.",
+            float),
+    Setting("AUTO_CLOSE_DAYS", 7, "Resolved tickets the customer has not reopened are closed after this many days.",
+            int),
+    Setting("PORTAL_URL", "http://127.0.0.1:5000", "The portal's public address, for links in e-mails."),
+    Setting("SMTP_HOST", "",
+            "SMTP server for e-mail notifications. Empty: notifications are only written to the outbox "
+            "(admins read it at /admin/outbox)."),
+    Setting("SMTP_PORT", 587, "SMTP port.", int),
+    Setting("SMTP_USER", "", "SMTP user name (empty: no login)."),
+    Setting("SMTP_PASSWORD", "", "SMTP password."),
+    Setting("SMTP_STARTTLS", "1", "`1` to use STARTTLS on the SMTP connection, `0` not to."),
+    Setting("MAIL_FROM", "mesa@localhost", "Sender address of notifications."),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from .domain.errors import DomainError
@@ -17,8 +18,9 @@ def wants_json() -> bool:
 
 
 def translated(exc: DomainError) -> str:
-    """A domain error's message in the UI language."""
-    return _(exc.template, **exc.params)
+    """A domain error's message in the UI language (string parameters such as field names too)."""
+    params = {key: _(value) if isinstance(value, str) and value else value for key, value in exc.params.items()}
+    return _(exc.template, **params)
 
 
 def error_response(status: int, message: str):
@@ -39,6 +41,11 @@ def init_app(app: Flask) -> None:
     def csrf_error(exc: CSRFError):
         return error_response(400, _("The form has expired or did not come from this site. "
                                      "Go back, reload the page and try again."))
+
+    @app.errorhandler(StaleDataError)
+    def stale_data(exc: StaleDataError):
+        return error_response(409, _("Someone else changed this at the same moment. Nothing was saved; "
+                                     "reload the page and try again."))
 
     @app.errorhandler(SearchUnavailable)
     def search_unavailable(exc: SearchUnavailable):

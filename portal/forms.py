@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms import (EmailField, PasswordField, RadioField, SelectField, SelectMultipleField, StringField,
+                     SubmitField, TextAreaField)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 
 class LoginForm(FlaskForm):
@@ -20,3 +22,43 @@ class LogoutForm(FlaskForm):
     """An empty form: signing out is a POST with a CSRF token."""
 
     submit = SubmitField(_l("Sign out"))
+
+
+class RegisterForm(FlaskForm):
+    """A customer creates an account."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10, max=200)])
+    confirm = PasswordField(_l("Repeat the password"),
+                            validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))])
+    submit = SubmitField(_l("Create account"))
+
+
+class HelpRequestForm(FlaskForm):
+    """The "Ask for help" form: checked against the knowledge base before it becomes a ticket."""
+
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField(_l("Describe the problem"), validators=[DataRequired(), Length(max=20000)])
+    type = RadioField(_l("Type"), choices=[SelectChoice("incident"), SelectChoice("service_request")],
+                      default="incident")
+    category = SelectField(_l("Category"), choices=[])
+    impact = SelectField(_l("Who is affected?"), choices=[SelectChoice(v) for v in "321"], default="3")
+    urgency = SelectField(_l("How urgent is it?"), choices=[SelectChoice(v) for v in "321"], default="2")
+    asset_tag = StringField(_l("Asset tag of the device (optional)"), validators=[Optional(), Length(max=40)])
+
+
+class CannedReplyForm(FlaskForm):
+    """Admins manage canned replies."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=120)])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20000)])
+    submit = SubmitField(_l("Save"))
+
+
+class TeamForm(FlaskForm):
+    """Admins create teams and say which categories they handle."""
+
+    name = StringField(_l("Team name"), validators=[DataRequired(), Length(max=80)])
+    categories = SelectMultipleField(_l("Categories"), choices=[])
+    submit = SubmitField(_l("Save team"))

@@ -25,6 +25,28 @@ CATEGORY_LABELS = {
 }
 
 
+STATUS_LABELS = {
+    "new": _l("New"),
+    "open": _l("Open"),
+    "pending_customer": _l("Waiting for your answer"),
+    "escalated": _l("Escalated"),
+    "resolved": _l("Resolved"),
+    "closed": _l("Closed"),
+}
+TYPE_LABELS = {"incident": _l("Incident: something is not working"),
+               "service_request": _l("Service request: I need something")}
+PRIORITY_LABELS = {1: _l("1 Critical"), 2: _l("2 High"), 3: _l("3 Medium"), 4: _l("4 Low"), 5: _l("5 Planning")}
+IMPACT_LABELS = {1: _l("High: many people or the whole company"), 2: _l("Medium: my team"), 3: _l("Low: only me")}
+URGENCY_LABELS = {1: _l("High: I cannot work"), 2: _l("Medium: I can work with difficulty"),
+                  3: _l("Low: it can wait")}
+
+
+def status_label(status) -> str:
+    """A ticket status in the UI language."""
+    value = getattr(status, "value", status)
+    return str(STATUS_LABELS.get(value, value))
+
+
 def ui_languages() -> list[str]:
     """The UI languages offered, from the MESA_LANGUAGES setting."""
     return [code.strip() for code in current_app.config["MESA_LANGUAGES"].split(",") if code.strip()]
@@ -48,7 +70,10 @@ def category_label(category: str) -> str:
 def init_app(app: Flask) -> None:
     """Set up Flask-Babel and the template helpers for languages and categories."""
     Babel(app, locale_selector=select_locale)
-    app.jinja_env.globals.update(category_label=category_label, language_names=LANGUAGE_NAMES)
+    app.jinja_env.globals.update(category_label=category_label, language_names=LANGUAGE_NAMES,
+                                 status_label=status_label, type_labels=TYPE_LABELS,
+                                 priority_labels=PRIORITY_LABELS, impact_labels=IMPACT_LABELS,
+                                 urgency_labels=URGENCY_LABELS, category_labels=CATEGORY_LABELS)
 
     @app.context_processor
     def language_helpers():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,26 +39,20 @@ def _reset_schema(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def app(tmp_path):
-    """A Mesa app on an empty database with the schema, using the fake embedder."""
-    url = POSTGRES_URL or f"sqlite:///{tmp_path / 'mesa.db'}"
-    _reset_schema(url)
-    app = create_app({
+def make_test_app(directory: Path, url: str):
+    """A Mesa app whose database, index and instance folder live in ``directory``; fake embedder."""
+    return create_app({
         "TESTING": True,
-        "MESA_INSTANCE_DIR": str(tmp_path / "instance"),
+        "MESA_INSTANCE_DIR": str(directory / "instance"),
         "MESA_DATABASE_URL": url,
-        "MESA_INDEX_PATH": str(tmp_path / "index.npz"),
+        "MESA_INDEX_PATH": str(directory / "index.npz"),
         "MESA_EMBEDDER": "fake",
         "MESA_EMBEDDER_MODEL": "",
     })
-    yield app
-    app.extensions["mesa_engine"].dispose()
 
 
-@pytest.fixture
-def seeded_app(app):
-    """The app with the starter KB imported and indexed, and one account per role."""
+def seed(app) -> None:
+    """Import and index the starter KB, and create one account per role."""
     with app.app_context():
         session = get_session()
         article_service.import_directory(session, ARTICLES_DIR)
@@ -65,7 +60,44 @@ def seeded_app(app):
             user_service.create_user(session, email, role.value.replace("_", " ").title(), PASSWORD, role)
         session.commit()
         get_search().rebuild(session)
-    return app
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite_template(tmp_path_factory):
+    """A seeded SQLite database and index built once; each test gets a copy (seeding takes a second)."""
+    directory = tmp_path_factory.mktemp("seeded-template")
+    url = f"sqlite:///{directory / 'mesa.db'}"
+    _reset_schema(url)
+    app = make_test_app(directory, url)
+    seed(app)
+    app.extensions["mesa_engine"].dispose()
+    return directory
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A Mesa app on an empty database with the schema, using the fake embedder."""
+    url = POSTGRES_URL or f"sqlite:///{tmp_path / 'mesa.db'}"
+    _reset_schema(url)
+    app = make_test_app(tmp_path, url)
+    yield app
+    app.extensions["mesa_engine"].dispose()
+
+
+@pytest.fixture
+def seeded_app(request, tmp_path):
+    """The app with the starter KB imported and indexed, and one account per role."""
+    if POSTGRES_URL:
+        _reset_schema(POSTGRES_URL)
+        app = make_test_app(tmp_path, POSTGRES_URL)
+        seed(app)
+    else:
+        template = request.getfixturevalue("seeded_sqlite_template")
+        for name in ("mesa.db", "index.npz"):
+            shutil.copyfile(template / name, tmp_path / name)
+        app = make_test_app(tmp_path, f"sqlite:///{tmp_path / 'mesa.db'}")
+    yield app
+    app.extensions["mesa_engine"].dispose()
 
 
 @pytest.fixture
@@ -109,3 +141,19 @@ class AuthActions:
 def auth(client):
     """Sign-in helper for the client."""
     return AuthActions(client)
+
+
+@pytest.fixture
+def db(seeded_app):
+    """A session on the seeded database, inside an app context."""
+    with seeded_app.app_context():
+        yield get_session()
+
+
+def user_by_role(session, role: Role):
+    """The seeded account of a role."""
+    from sqlalchemy import select
+
+    from portal.domain.models import User
+
+    return session.scalar(select(User).where(User.email == ROLE_EMAILS[role]))

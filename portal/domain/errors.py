@@ -42,3 +42,9 @@ class NotFound(DomainError):
     """There is no such thing (or the user may not know it exists)."""
 
     status = 404
+
+
+class Conflict(DomainError):
+    """Someone else changed the thing since the user loaded it."""
+
+    status = 409

@@ -5,14 +5,32 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Enum, Integer, String, Text, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
 
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC."""
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -43,7 +61,10 @@ class User(Base):
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20,
                                             values_callable=lambda roles: [r.value for r in roles]))
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    team: Mapped["Team | None"] = relationship(back_populates="members")
 
     def set_password(self, password: str) -> None:
         """Store a salted hash of the password, never the password."""
@@ -57,6 +78,15 @@ class User(Base):
     def is_agent(self) -> bool:
         """Agents (L1, L2) and admins work the service desk and see internal content."""
         return self.role in AGENT_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def level(self) -> int | None:
+        """The support level an agent works at: 1 (L1) or 2 (L2 and admins); None for customers."""
+        return {Role.AGENT_L1: 1, Role.AGENT_L2: 2, Role.ADMIN: 2}.get(self.role)
 
     # The four members Flask-Login expects of a user object.
     @property
@@ -90,11 +120,209 @@ class Article(Base):
     status: Mapped[str] = mapped_column(String(10), default="published", index=True)
     body: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow, server_default=func.now())
 
     @property
     def is_public(self) -> bool:
         """Anyone, signed in or not, may read it."""
         return self.visibility == "public" and self.status == "published"
+
+
+class Team(Base):
+    """A group of agents that handles some categories (assignment goes by category to a team)."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+
+    members: Mapped[list[User]] = relationship(back_populates="team")
+
+
+class TicketType(str, enum.Enum):
+    """ITIL: something broken (incident) or something wanted (service request)."""
+
+    INCIDENT = "incident"
+    SERVICE_REQUEST = "service_request"
+
+
+class TicketStatus(str, enum.Enum):
+    """Where a ticket is in its life."""
+
+    NEW = "new"
+    OPEN = "open"
+    PENDING_CUSTOMER = "pending_customer"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING_CUSTOMER, TicketStatus.ESCALATED)
+
+
+def _enum(enum_class):
+    return Enum(enum_class, native_enum=False, length=20, values_callable=lambda items: [i.value for i in items])
+
+
+class Ticket(Base):
+    """Every contact with the service desk; its id is the number the customer sees."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    type: Mapped[TicketType] = mapped_column(_enum(TicketType), default=TicketType.INCIDENT)
+    category: Mapped[str] = mapped_column(String(60), index=True)
+    impact: Mapped[int] = mapped_column(Integer, default=3)
+    urgency: Mapped[int] = mapped_column(Integer, default=3)
+    priority: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.NEW, index=True)
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    lang: Mapped[str] = mapped_column(String(2), default="es")
+    asset_tag: Mapped[str] = mapped_column(String(40), default="")
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    solution: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    requester: Mapped[User] = relationship(foreign_keys=[requester_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    team: Mapped[Team | None] = relationship()
+    events: Mapped[list["TicketEvent"]] = relationship(back_populates="ticket", order_by="TicketEvent.id",
+                                                       cascade="all, delete-orphan")
+    suggestions: Mapped[list["TicketSuggestion"]] = relationship(back_populates="ticket",
+                                                                 cascade="all, delete-orphan")
+    time_entries: Mapped[list["TimeEntry"]] = relationship(back_populates="ticket", order_by="TimeEntry.id",
+                                                           cascade="all, delete-orphan")
+    survey: Mapped["SurveyResponse | None"] = relationship(back_populates="ticket", cascade="all, delete-orphan")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def number(self) -> str:
+        """The number the customer quotes."""
+        return f"#{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class TicketEvent(Base):
+    """One line of a ticket's activity log: a change, a public reply or an internal note."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    public: Mapped[bool] = mapped_column(default=False)
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()
+
+
+class TicketSuggestion(Base):
+    """An article the portal suggested before the ticket was created (what the customer already saw)."""
+
+    __tablename__ = "ticket_suggestions"
+    __table_args__ = (UniqueConstraint("ticket_id", "article_slug"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    article_slug: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    rank: Mapped[int] = mapped_column(Integer, default=0)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="suggestions")
+
+
+class TimeEntry(Base):
+    """Time an agent spent on a ticket."""
+
+    __tablename__ = "time_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    minutes: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="time_entries")
+    agent: Mapped[User] = relationship()
+
+
+class CannedReply(Base):
+    """A reusable reply; placeholders such as {requester_name} are filled in per ticket."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(120), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SurveyResponse(Base):
+    """The requester's satisfaction (1-5 and a comment) after resolution; one per ticket."""
+
+    __tablename__ = "survey_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), unique=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="survey")
+
+
+class OutboxMessage(Base):
+    """An e-mail notification: sent through SMTP when configured, kept here either way for the admin."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str] = mapped_column(String(500), default="")
+
+
+class PortalEvent(Base):
+    """A step of the self-service funnel (search, suggestion shown, article opened, solved, ticket created).
+
+    Holds a random per-browser session id and the user id, no other personal data.
+    """
+
+    __tablename__ = "portal_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    session_id: Mapped[str] = mapped_column(String(40), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    query: Mapped[str] = mapped_column(String(500), default="")
+    article_slug: Mapped[str] = mapped_column(String(200), default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    results: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -9,7 +9,10 @@ from flask_login import current_user, login_user, logout_user
 from ..auth import safe_next_url
 from ..db import get_session
 from ..domain import users as user_service
-from ..forms import LoginForm, LogoutForm
+from ..domain.errors import Invalid
+from ..domain.models import Role
+from ..errors import translated
+from ..forms import LoginForm, LogoutForm, RegisterForm
 
 bp = Blueprint("account", __name__)
 
@@ -40,3 +43,25 @@ def logout():
         logout_user()
         flash(_("You are signed out."), "info")
     return redirect(url_for("public.home"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    """A customer creates an account and is signed in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("public.home"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            user = user_service.create_user(session, form.email.data, form.name.data, form.password.data,
+                                            Role.CUSTOMER)
+        except Invalid as exc:
+            form.email.errors.append(translated(exc))
+        else:
+            session.commit()
+            login_user(user)
+            flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
+            return redirect(safe_next_url(request.args.get("next")) or url_for("public.home"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("account/register.html", form=form), status

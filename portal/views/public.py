@@ -7,10 +7,12 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from ..auth import safe_next_url, viewer
 from ..db import get_session
 from ..domain import articles as article_service
+from ..domain import events
 from ..domain.errors import Invalid
 from ..errors import translated
 from ..i18n import ui_languages
 from ..search import get_search
+from ..tracking import browser_session_id
 from .search_params import read_search_request
 
 bp = Blueprint("public", __name__)
@@ -34,6 +36,9 @@ def search():
         return render_template("public/search.html", query=request.args.get("q", "")[:200], hits=[],
                                error=translated(exc)), 400
     hits = get_search().search(params.query, params.k, viewer(), lang=params.lang)
+    events.record_event(get_session(), "search", browser_session_id(), getattr(viewer(), "id", None),
+                        query=params.query, results=len(hits))
+    get_session().commit()
     return render_template("public/search.html", query=params.query, hits=hits, lang=params.lang, error=None)
 
 
@@ -49,8 +54,14 @@ def category(category: str):
 @bp.get("/articles/<slug>")
 def article(slug: str):
     """One article, its Markdown rendered as sanitised HTML."""
-    found = article_service.get_readable_article(get_session(), slug, viewer())
-    return render_template("public/article.html", article=found,
+    session = get_session()
+    found = article_service.get_readable_article(session, slug, viewer())
+    from_suggestion = request.args.get("from") == "suggestion"
+    query = " ".join(request.args.get("q", "").split())[:500]
+    events.record_event(session, "article_opened", browser_session_id(), getattr(viewer(), "id", None),
+                        query=query, article_slug=slug)
+    session.commit()
+    return render_template("public/article.html", article=found, from_suggestion=from_suggestion, query=query,
                            body_html=article_service.render_markdown(found.body))
 
 

@@ -1,0 +1,117 @@
+"""Admin pages: canned replies, teams, the e-mail outbox."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import admin_required
+from ..db import get_session
+from ..domain.models import CannedReply, OutboxMessage, Team, User
+from ..domain.tickets import agents
+from wtforms.fields.choices import SelectChoice
+
+from ..forms import CannedReplyForm, TeamForm
+from ..i18n import CATEGORY_LABELS
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.route("/canned", methods=["GET", "POST"])
+@admin_required
+def canned_list():
+    """The canned replies, and a form to add one."""
+    session = get_session()
+    form = CannedReplyForm()
+    if form.validate_on_submit():
+        session.add(CannedReply(title=form.title.data.strip(), body=form.body.data))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            form.title.errors.append(_("A canned reply with this title exists already."))
+        else:
+            flash(_("Canned reply saved."), "success")
+            return redirect(url_for("admin.canned_list"))
+    replies = list(session.scalars(select(CannedReply).order_by(CannedReply.title)))
+    return render_template("admin/canned.html", replies=replies, form=form), 400 if form.errors else 200
+
+
+@bp.route("/canned/<int:reply_id>", methods=["GET", "POST"])
+@admin_required
+def canned_edit(reply_id: int):
+    """Edit one canned reply."""
+    session = get_session()
+    reply = session.get(CannedReply, reply_id) or abort(404)
+    form = CannedReplyForm(obj=reply)
+    if form.validate_on_submit():
+        reply.title, reply.body = form.title.data.strip(), form.body.data
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            form.title.errors.append(_("A canned reply with this title exists already."))
+        else:
+            flash(_("Canned reply saved."), "success")
+            return redirect(url_for("admin.canned_list"))
+    return render_template("admin/canned_edit.html", reply=reply, form=form), 400 if form.errors else 200
+
+
+@bp.post("/canned/<int:reply_id>/delete")
+@admin_required
+def canned_delete(reply_id: int):
+    """Delete a canned reply."""
+    session = get_session()
+    reply = session.get(CannedReply, reply_id) or abort(404)
+    session.delete(reply)
+    session.commit()
+    flash(_("Canned reply deleted."), "info")
+    return redirect(url_for("admin.canned_list"))
+
+
+@bp.route("/teams", methods=["GET", "POST"])
+@admin_required
+def teams():
+    """Teams, the categories they handle, and which agent belongs to which team."""
+    session = get_session()
+    form = TeamForm()
+    form.categories.choices = [SelectChoice(key, str(label)) for key, label in CATEGORY_LABELS.items()]
+    if form.validate_on_submit():
+        session.add(Team(name=form.name.data.strip(), categories=form.categories.data))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            form.name.errors.append(_("A team with this name exists already."))
+        else:
+            flash(_("Team saved."), "success")
+            return redirect(url_for("admin.teams"))
+    all_teams = list(session.scalars(select(Team).order_by(Team.name)))
+    return render_template("admin/teams.html", teams=all_teams, agents=agents(session), form=form), \
+        400 if form.errors else 200
+
+
+@bp.post("/teams/members")
+@admin_required
+def set_team():
+    """Put an agent in a team (or in none)."""
+    session = get_session()
+    agent = session.get(User, request.form.get("agent", type=int) or 0)
+    team_id = request.form.get("team", type=int)
+    team = session.get(Team, team_id) if team_id else None
+    if agent is None or not agent.is_agent or (team_id and team is None):
+        abort(400)
+    agent.team = team
+    session.commit()
+    flash(_("Team membership saved."), "success")
+    return redirect(url_for("admin.teams"))
+
+
+@bp.get("/outbox")
+@admin_required
+def outbox():
+    """The e-mail notifications Mesa wrote, newest first."""
+    messages = list(get_session().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)))
+    return render_template("admin/outbox.html", messages=messages)

@@ -1,0 +1,51 @@
+"""The agents' queue."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+from flask_login import current_user
+
+from ..auth import agent_required
+from ..db import get_session
+from ..domain import tickets as ticket_service
+from ..domain.models import TicketStatus, utcnow
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+
+def _int_arg(name: str, allowed) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and int(value) in allowed else None
+
+
+def read_filters() -> ticket_service.QueueFilters:
+    """Queue filters from the query string; unknown values are ignored rather than failing."""
+    status = request.args.get("status") or "open"
+    if status not in ("open", "all", *(s.value for s in TicketStatus)):
+        status = "open"
+    return ticket_service.QueueFilters(
+        mine=request.args.get("mine") == "1",
+        unassigned=request.args.get("unassigned") == "1",
+        level=_int_arg("level", (1, 2)),
+        status=status,
+        priority=_int_arg("priority", range(1, 6)),
+        category=request.args.get("category") or None,
+        breached=request.args.get("breached") == "1",
+        sort=request.args.get("sort") if request.args.get("sort") in ticket_service.SORTS else "due",
+    )
+
+
+@bp.get("/")
+@agent_required
+def queue():
+    """Tickets with their SLA clocks; tickets near their target at L1 are escalated first."""
+    session = get_session()
+    now = utcnow()
+    escalated = ticket_service.escalate_due_tickets(session, current_app.extensions["mesa_sla"], now)
+    ticket_service.close_resolved_tickets(session, current_app.config["MESA_AUTO_CLOSE_DAYS"], now)
+    session.commit()
+    filters = read_filters()
+    tickets = ticket_service.queue(session, current_user, filters, now)
+    rows = [(t, ticket_service.sla_state(t, now)) for t in tickets]
+    return render_template("desk/queue.html", rows=rows, filters=filters, escalated=escalated,
+                           statuses=[s.value for s in TicketStatus])

@@ -1,0 +1,134 @@
+"""Ask for help: the knowledge base answers first; a ticket is created only when self-service fails."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..db import get_session
+from ..domain import events
+from ..domain import tickets as ticket_service
+from ..domain.errors import N_, Invalid
+from ..domain.models import Article
+from ..errors import translated
+from wtforms.fields.choices import SelectChoice
+
+from ..forms import HelpRequestForm
+from ..i18n import CATEGORY_LABELS
+from ..notifications import deliver_pending, notify_requester
+from ..search import get_search
+from ..tracking import browser_session_id
+
+bp = Blueprint("help", __name__)
+MAX_SUGGESTIONS = 5
+
+
+def suggestion_query(subject: str, description: str) -> str:
+    """What the suggestions search for: the subject, then the start of the description."""
+    text = " ".join(f"{subject or ''}. {description or ''}".split())
+    return text[:current_app.config["MESA_SEARCH_MAX_QUERY"]].strip(" .")
+
+
+def suggest(query: str):
+    """Up to five articles for the request, by the same ranking as search, recorded as shown."""
+    if not query:
+        return []
+    hits = get_search().search(query, MAX_SUGGESTIONS, current_user if current_user.is_authenticated else None)
+    session = get_session()
+    user_id = current_user.id if current_user.is_authenticated else None
+    events.record_event(session, "search", browser_session_id(), user_id, query=query, results=len(hits))
+    events.record_suggestions(session, browser_session_id(), user_id, query, [h.slug for h in hits])
+    session.commit()
+    return hits
+
+
+def _form() -> HelpRequestForm:
+    form = HelpRequestForm()
+    form.category.choices = [SelectChoice(key, str(label)) for key, label in CATEGORY_LABELS.items()]
+    if not form.category.data:
+        form.category.data = "general"
+    return form
+
+
+def _shown_articles(slugs: list[str]) -> list[tuple[str, str]]:
+    """(slug, title) of the suggested articles the form says were shown, checked against the database."""
+    slugs = [s for s in dict.fromkeys(slugs) if s][:MAX_SUGGESTIONS * 4]
+    if not slugs:
+        return []
+    titles = dict(get_session().execute(select(Article.slug, Article.title).where(Article.slug.in_(slugs))).all())
+    return [(slug, titles[slug]) for slug in slugs if slug in titles]
+
+
+@bp.route("/help", methods=["GET", "POST"])
+@login_required
+def ask():
+    """Step 1: describe the problem and check for answers. Step 2: solved, or "I still need help"."""
+    form = _form()
+    hits, checked, query = [], False, ""
+    shown = request.form.getlist("shown")
+    if request.method == "POST":
+        action = request.form.get("action", "check")
+        if not form.validate():
+            return render_template("help/ask.html", form=form, hits=[], checked=False, shown=shown), 400
+        query = suggestion_query(form.subject.data, form.description.data)
+        if action == "submit":
+            return _create_ticket(form, query)
+        hits, checked = suggest(query), True
+        shown = list(dict.fromkeys(shown + [hit.slug for hit in hits]))
+    return render_template("help/ask.html", form=form, hits=hits, checked=checked, query=query, shown=shown)
+
+
+def _create_ticket(form: HelpRequestForm, query: str):
+    session = get_session()
+    shown = _shown_articles(request.form.getlist("shown"))
+    try:
+        ticket = ticket_service.create_ticket(
+            session, current_user, form.subject.data, form.description.data, form.category.data,
+            form.impact.data, form.urgency.data, current_app.extensions["mesa_sla"],
+            ticket_type=form.type.data, asset_tag=form.asset_tag.data or "", lang=str(get_locale()),
+            suggestions=shown)
+    except Invalid as exc:
+        flash(translated(exc), "error")
+        return render_template("help/ask.html", form=form, hits=[], checked=False,
+                               shown=request.form.getlist("shown")), 400
+    events.record_event(session, "ticket_created", browser_session_id(), current_user.id, query=query,
+                        ticket_id=ticket.id)
+    notify_requester(session, ticket, list(ticket.events))
+    session.commit()
+    deliver_pending(session)
+    hours = current_app.extensions["mesa_sla"].targets[ticket.priority][0].total_seconds() / 3600
+    flash(_("Ticket %(number)s created. You can expect a first answer within %(hours)s hours.",
+            number=ticket.number, hours=f"{hours:g}"), "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+
+
+@bp.post("/help/solved")
+@login_required
+def solved():
+    """"This solved my problem": record the deflection (query and article); no ticket is created."""
+    slug = request.form.get("article", "")
+    query = " ".join(request.form.get("query", "").split())[:500]
+    article = get_session().scalar(select(Article).where(Article.slug == slug))
+    if article is None:
+        raise Invalid(N_("There is no article '%(slug)s'."), slug=slug)
+    events.record_event(get_session(), "solved", browser_session_id(), current_user.id, query=query,
+                        article_slug=slug)
+    get_session().commit()
+    return render_template("help/solved.html", article=article)
+
+
+@bp.get("/api/suggest")
+def api_suggest():
+    """Suggestions while the customer types (the page calls it, debounced): at most five articles."""
+    query = " ".join((request.args.get("q") or "").split())
+    if len(query) > current_app.config["MESA_SEARCH_MAX_QUERY"]:
+        raise Invalid(N_("The search is too long: at most %(max)d characters."),
+                      max=current_app.config["MESA_SEARCH_MAX_QUERY"])
+    if len(query) < 3:
+        return jsonify(query=query, results=[])
+    hits = suggest(query)
+    return jsonify(query=query, results=[{
+        "slug": hit.slug, "title": hit.title, "url": url_for("public.article", slug=hit.slug),
+        "lang": hit.lang, "section": hit.heading, "snippet": hit.snippet, "score": hit.score} for hit in hits])

@@ -1,0 +1,182 @@
+"""Ticket pages: the requester follows and answers; agents work the ticket (one page, two views)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..auth import agent_required
+from ..db import get_session
+from ..domain import tickets as ticket_service
+from ..domain.articles import render_markdown
+from ..domain.errors import Conflict, DomainError
+from ..domain.models import CannedReply, Ticket, utcnow
+from ..errors import translated
+from ..notifications import deliver_pending, notify_requester
+from ..search import SearchUnavailable, get_search
+
+bp = Blueprint("tickets", __name__)
+
+
+def fill_placeholders(text: str, ticket: Ticket, agent) -> str:
+    """Canned-reply placeholders: {requester_name}, {ticket_number}, {agent_name}, {subject}."""
+    values = {"requester_name": ticket.requester.name, "ticket_number": ticket.number,
+              "agent_name": agent.name, "subject": ticket.subject}
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def _matching_articles(ticket: Ticket):
+    try:
+        return get_search().search(f"{ticket.subject}. {ticket.description}"[:500], 5, current_user)
+    except SearchUnavailable:
+        return []
+
+
+def render_ticket(ticket: Ticket, status: int = 200, draft: dict | None = None):
+    """The ticket page for the current user; ``draft`` keeps text the user typed when a save failed."""
+    agent_view = current_user.is_agent
+    context = {
+        "ticket": ticket,
+        "events": ticket_service.visible_events(ticket, current_user),
+        "sla": ticket_service.sla_state(ticket, utcnow()),
+        "draft": draft or {},
+        "render_markdown": render_markdown,
+    }
+    if agent_view:
+        canned = session_canned()
+        context.update(
+            agents=ticket_service.agents(get_session()),
+            canned=[(c, fill_placeholders(c.body, ticket, current_user)) for c in canned],
+            articles=_matching_articles(ticket),
+            minutes=ticket_service.total_minutes(ticket),
+            portal_url=current_app.config["MESA_PORTAL_URL"].rstrip("/"),
+        )
+    return render_template("tickets/detail.html", **context), status
+
+
+def session_canned() -> list[CannedReply]:
+    return list(get_session().scalars(select(CannedReply).order_by(CannedReply.title)))
+
+
+@bp.get("/tickets")
+@login_required
+def mine():
+    """The customer's own tickets (agents go to their queue)."""
+    if current_user.is_agent:
+        return redirect(url_for("desk.queue"))
+    return render_template("tickets/mine.html", tickets=ticket_service.tickets_of(get_session(), current_user))
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@login_required
+def detail(ticket_id: int):
+    """One ticket: status, SLA, the activity the user may see, and what they can do."""
+    return render_ticket(ticket_service.get_ticket(get_session(), ticket_id, current_user))[0]
+
+
+def _apply(ticket_id: int, change, draft_fields=()):
+    """Run one change on a ticket; save, notify, and redirect; or show the page again with the message
+    and the user's text kept (``draft_fields``)."""
+    session = get_session()
+    ticket = ticket_service.get_ticket(session, ticket_id, current_user)
+    draft = {name: request.form.get(name, "") for name in draft_fields}
+    logged_before = len(ticket.events)
+    try:
+        change(session, ticket)
+    except DomainError as exc:
+        session.rollback()
+        ticket = ticket_service.get_ticket(session, ticket_id, current_user)
+        flash(translated(exc), "error")
+        return render_ticket(ticket, exc.status if isinstance(exc, Conflict) else 400, draft)
+    notify_requester(session, ticket, ticket.events[logged_before:])
+    session.commit()
+    deliver_pending(session)
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id))
+
+
+@bp.post("/tickets/<int:ticket_id>/reply")
+@login_required
+def reply(ticket_id: int):
+    """A reply: public for the requester, or (agents) an internal note; a canned reply can fill it."""
+    def change(session, ticket):
+        body = request.form.get("body", "")
+        if current_user.is_agent and not body.strip() and request.form.get("canned"):
+            canned = session.get(CannedReply, int(request.form["canned"])) \
+                if request.form["canned"].isdigit() else None
+            body = fill_placeholders(canned.body, ticket, current_user) if canned else ""
+        public = not current_user.is_agent or request.form.get("visibility", "public") == "public"
+        return ticket_service.add_reply(session, ticket, current_user, body, public, request.form.get("version"))
+
+    return _apply(ticket_id, change, ("body",))
+
+
+@bp.post("/tickets/<int:ticket_id>/survey")
+@login_required
+def survey(ticket_id: int):
+    """The requester's one-click rating (1-5) and optional comment."""
+    session = get_session()
+    ticket = ticket_service.get_ticket(session, ticket_id, current_user)
+    try:
+        ticket_service.submit_survey(session, ticket, current_user, request.form.get("rating"),
+                                     request.form.get("comment", ""))
+    except DomainError as exc:
+        session.rollback()
+        flash(translated(exc), "error")
+        return render_ticket(ticket_service.get_ticket(session, ticket_id, current_user), exc.status)
+    session.commit()
+    flash(_("Thank you for your rating."), "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/assign")
+@agent_required
+def assign(ticket_id: int):
+    """Reassign the ticket by hand."""
+    return _apply(ticket_id, lambda session, ticket: ticket_service.assign(
+        session, ticket, current_user, request.form.get("assignee"), request.form.get("version")))
+
+
+@bp.post("/tickets/<int:ticket_id>/status")
+@agent_required
+def status(ticket_id: int):
+    """Open / pending customer / closed."""
+    return _apply(ticket_id, lambda session, ticket: ticket_service.change_status(
+        session, ticket, current_user, request.form.get("status", ""), request.form.get("version")))
+
+
+@bp.post("/tickets/<int:ticket_id>/priority")
+@agent_required
+def priority(ticket_id: int):
+    """Re-assess impact and urgency."""
+    return _apply(ticket_id, lambda session, ticket: ticket_service.change_priority(
+        session, ticket, current_user, request.form.get("impact"), request.form.get("urgency"),
+        current_app.extensions["mesa_sla"], request.form.get("version")))
+
+
+@bp.post("/tickets/<int:ticket_id>/escalate")
+@agent_required
+def escalate(ticket_id: int):
+    """Escalate L1 -> L2 with a reason."""
+    return _apply(ticket_id, lambda session, ticket: ticket_service.escalate(
+        session, ticket, current_user, request.form.get("reason", ""), request.form.get("version")), ("reason",))
+
+
+@bp.post("/tickets/<int:ticket_id>/time")
+@agent_required
+def time_spent(ticket_id: int):
+    """Log minutes spent."""
+    return _apply(ticket_id, lambda session, ticket: ticket_service.log_time(
+        session, ticket, current_user, request.form.get("minutes"), request.form.get("note", "")))
+
+
+@bp.post("/tickets/<int:ticket_id>/resolve")
+@agent_required
+def resolve(ticket_id: int):
+    """Resolve with a solution."""
+    return _apply(ticket_id, lambda session, ticket: ticket_service.resolve(
+        session, ticket, current_user, request.form.get("solution", ""), request.form.get("version")),
+        ("solution",))

@@ -1,0 +1,275 @@
+"""The deflection flow and the service desk through the web pages."""
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.db import get_session
+from portal.domain.models import (CannedReply, OutboxMessage, PortalEvent, Role, Ticket, TicketStatus,
+                                  TicketSuggestion)
+from tests.conftest import AuthActions, csrf_token_from
+
+EN = {"Accept-Language": "en"}
+REQUEST = {"subject": "Printer queue stuck", "description": "My print job is stuck in the queue and nothing prints.",
+           "category": "printers", "type": "incident", "impact": "3", "urgency": "2", "asset_tag": "LT-0042"}
+
+
+def count(app, model, *where):
+    with app.app_context():
+        return get_session().scalar(select(func.count()).select_from(model).where(*where))
+
+
+def events_of(app, kind):
+    with app.app_context():
+        return list(get_session().scalars(select(PortalEvent).where(PortalEvent.kind == kind)))
+
+
+def post_form(client, url, data, page_url=None, **kwargs):
+    page = client.get(page_url or url, headers=EN)
+    return client.post(url, data={**data, "csrf_token": csrf_token_from(page.text)}, headers=EN, **kwargs)
+
+
+def create_ticket(client, data=REQUEST):
+    checked = post_form(client, "/help", {**data, "action": "check"})
+    shown = re.findall(r'name="shown" value="([^"]+)"', checked.text)
+    response = client.post("/help", data={**data, "action": "submit", "shown": shown,
+                                          "csrf_token": csrf_token_from(checked.text)}, headers=EN)
+    assert response.status_code == 302, response.text
+    return int(response.headers["Location"].rsplit("/", 1)[1]), shown
+
+
+def test_asking_for_help_requires_signing_in(client):
+    response = client.get("/help")
+    assert response.status_code == 302 and "/login?next=/help" in response.headers["Location"]
+
+
+def test_check_for_answers_suggests_at_most_five_articles_without_javascript(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    page = post_form(client, "/help", {**REQUEST, "action": "check"})
+    assert page.status_code == 200
+    suggestions = re.findall(r'<li class="suggestion" data-slug="([^"]+)"', page.text)
+    assert 1 <= len(suggestions) <= 5
+    assert "print-queue-stuck" in suggestions
+    assert "This solved my problem" in page.text and "I still need help" in page.text
+    assert len(events_of(seeded_app, "suggestion_shown")) == len(suggestions)
+    assert count(seeded_app, Ticket) == 0
+
+
+def test_solved_records_a_deflection_and_creates_no_ticket(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    checked = post_form(client, "/help", {**REQUEST, "action": "check"})
+    response = client.post("/help/solved", data={**REQUEST, "article": "print-queue-stuck",
+                                                  "query": "Printer queue stuck. My print job",
+                                                  "csrf_token": csrf_token_from(checked.text)}, headers=EN)
+    assert response.status_code == 200 and "No ticket was created" in response.text
+    assert count(seeded_app, Ticket) == 0
+    solved = events_of(seeded_app, "solved")
+    assert [(e.article_slug, e.query) for e in solved] == [("print-queue-stuck", "Printer queue stuck. My print job")]
+    assert solved[0].session_id and solved[0].user_id
+
+
+def test_still_need_help_creates_the_ticket_with_what_the_customer_saw(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    ticket_id, shown = create_ticket(client)
+    page = client.get(f"/tickets/{ticket_id}", headers=EN)
+    assert f"Ticket #{ticket_id} created" in page.text
+    assert "You can expect a first answer within" in page.text
+    assert "First answer expected by" in page.text
+    with seeded_app.app_context():
+        ticket = get_session().get(Ticket, ticket_id)
+        assert ticket.asset_tag == "LT-0042" and ticket.priority == 4 and ticket.lang == "en"
+        assert [s.article_slug for s in sorted(ticket.suggestions, key=lambda s: s.rank)] == shown
+    assert len(events_of(seeded_app, "ticket_created")) == 1
+    mail = events_of  # noqa: F841 (readability)
+    assert count(seeded_app, OutboxMessage, OutboxMessage.subject.contains(f"#{ticket_id}")) == 1
+
+
+def test_suggest_api_returns_at_most_five_and_records_them(client, seeded_app):
+    response = client.get("/api/suggest?q=my+print+job+is+stuck+in+the+queue")
+    assert response.status_code == 200
+    results = response.json["results"]
+    assert 1 <= len(results) <= 5 and "print-queue-stuck" in [r["slug"] for r in results]
+    assert len(events_of(seeded_app, "suggestion_shown")) == len(results)
+    assert client.get("/api/suggest?q=ab").json["results"] == []
+    too_long = client.get("/api/suggest?q=" + "x" * 501, headers=EN)
+    assert too_long.status_code == 400 and "too long" in too_long.json["error"]
+
+
+def test_agent_sees_the_ticket_in_the_queue_with_the_suggested_articles(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    ticket_id, shown = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    queue = client.get("/desk/", headers=EN)
+    assert f'data-ticket="{ticket_id}"' in queue.text
+    assert "/articles/print-queue-stuck" in queue.text
+    page = client.get(f"/tickets/{ticket_id}", headers=EN)
+    assert "Articles the customer already saw" in page.text and "/articles/print-queue-stuck" in page.text
+    assert "Matching articles" in page.text and "Insert link" in page.text
+
+
+def agent_post(client, ticket_id, action, data):
+    page = client.get(f"/tickets/{ticket_id}", headers=EN)
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    return client.post(f"/tickets/{ticket_id}/{action}", headers=EN,
+                       data={**data, "version": version, "csrf_token": csrf_token_from(page.text)})
+
+
+def test_agent_works_the_ticket_and_the_customer_sees_only_public_activity(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    assert agent_post(client, ticket_id, "reply", {"body": "Secret: printer firmware bug", "visibility": "internal"}).status_code == 302
+    assert agent_post(client, ticket_id, "reply", {"body": "Please restart the spooler", "visibility": "public"}).status_code == 302
+    assert agent_post(client, ticket_id, "time", {"minutes": "20", "note": "remote"}).status_code == 302
+    assert agent_post(client, ticket_id, "escalate", {"reason": "Needs print server access"}).status_code == 302
+    auth.logout()
+    auth.login(Role.AGENT_L2)
+    assert agent_post(client, ticket_id, "resolve", {"solution": "Cleared the print server queue."}).status_code == 302
+    page = client.get(f"/tickets/{ticket_id}", headers=EN)
+    assert "Secret: printer firmware bug" in page.text and "20 min" in page.text and "L2" in page.text
+    auth.logout()
+    auth.login(Role.CUSTOMER)
+    page = client.get(f"/tickets/{ticket_id}", headers=EN)
+    assert "Please restart the spooler" in page.text and "Cleared the print server queue." in page.text
+    assert "Secret: printer firmware bug" not in page.text and "Needs print server access" not in page.text
+    assert "How did we do?" in page.text
+    with seeded_app.app_context():
+        bodies = " ".join(m.body for m in get_session().scalars(select(OutboxMessage)))
+    assert "Please restart the spooler" in bodies and "Secret" not in bodies and "#survey" in bodies
+    rate = post_form(client, f"/tickets/{ticket_id}/survey", {"rating": "5", "comment": "great"},
+                     page_url=f"/tickets/{ticket_id}")
+    assert rate.status_code == 302
+    again = post_form(client, f"/tickets/{ticket_id}/survey", {"rating": "1"}, page_url=f"/tickets/{ticket_id}")
+    assert again.status_code == 400 and "already rated" in again.text
+
+
+def test_resolving_without_a_solution_keeps_the_page_with_a_message(client, auth):
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    response = agent_post(client, ticket_id, "resolve", {"solution": "   "})
+    assert response.status_code == 400 and "The solution is required" in response.text
+
+
+def test_two_agents_editing_one_ticket_get_a_clear_conflict(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    page = client.get(f"/tickets/{ticket_id}", headers=EN)
+    stale_version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    token = csrf_token_from(page.text)
+    other = seeded_app.test_client()
+    AuthActions(other).login(Role.AGENT_L2)
+    assert agent_post(other, ticket_id, "priority", {"impact": "1", "urgency": "1"}).status_code == 302
+    response = client.post(f"/tickets/{ticket_id}/resolve", headers=EN, data={
+        "solution": "My careful solution text", "version": stale_version, "csrf_token": token})
+    assert response.status_code == 409
+    assert "was changed by" in response.text and "My careful solution text" in response.text
+    with seeded_app.app_context():
+        ticket = get_session().get(Ticket, ticket_id)
+        assert ticket.status != TicketStatus.RESOLVED and ticket.priority == 1
+
+
+def test_canned_reply_fills_placeholders(client, auth, seeded_app):
+    with seeded_app.app_context():
+        get_session().add(CannedReply(title="Hi", body="Hello {requester_name}, about {ticket_number}. {agent_name}"))
+        get_session().commit()
+        canned_id = get_session().scalar(select(CannedReply.id))
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    agent_post(client, ticket_id, "reply", {"body": "", "canned": str(canned_id), "visibility": "public"})
+    page = client.get(f"/tickets/{ticket_id}", headers=EN)
+    assert f"Hello Customer, about #{ticket_id}. Agent L1" in page.text
+
+
+def test_admin_manages_canned_replies_and_teams(client, auth, seeded_app):
+    auth.login(Role.ADMIN)
+    created = post_form(client, "/admin/canned", {"title": "Reboot", "body": "Please reboot, {requester_name}."})
+    assert created.status_code == 302
+    duplicate = post_form(client, "/admin/canned", {"title": "Reboot", "body": "x"})
+    assert duplicate.status_code == 400 and "exists already" in duplicate.text
+    team = post_form(client, "/admin/teams", {"name": "Network", "categories": ["vpn", "wifi"]})
+    assert team.status_code == 302
+    assert "VPN and remote access" in client.get("/admin/teams", headers=EN).text
+
+
+def test_register_creates_a_customer_and_signs_in(client, seeded_app):
+    response = post_form(client, "/register", {"name": "Nora", "email": "nora@example.com",
+                                               "password": "a long password", "confirm": "a long password"})
+    assert response.status_code == 302
+    assert "Nora" in client.get("/", headers=EN).text
+    duplicate = seeded_app.test_client()
+    again = post_form(duplicate, "/register", {"name": "N", "email": "NORA@example.com",
+                                                "password": "a long password", "confirm": "a long password"})
+    assert again.status_code == 400 and "exists already" in again.text
+
+
+# Every route x every role -> expected status (302 = sent to sign in, for anonymous visitors).
+ROUTES = [
+    ("GET", "/", (200, 200, 200, 200, 200)),
+    ("GET", "/search?q=vpn", (200, 200, 200, 200, 200)),
+    ("GET", "/articles/vpn-connect-from-home", (200, 200, 200, 200, 200)),
+    ("GET", "/articles/unlock-account-active-directory-l2", (404, 404, 200, 200, 200)),
+    ("GET", "/categories/vpn", (200, 200, 200, 200, 200)),
+    ("GET", "/api/search?q=vpn", (200, 200, 200, 200, 200)),
+    ("GET", "/api/suggest?q=vpn+client", (200, 200, 200, 200, 200)),
+    ("GET", "/help", (302, 200, 200, 200, 200)),
+    ("GET", "/tickets", (302, 200, 302, 302, 302)),
+    ("GET", "/tickets/{ticket}", (302, 200, 200, 200, 200)),
+    ("GET", "/tickets/{other_ticket}", (302, 404, 200, 200, 200)),
+    ("POST", "/tickets/{ticket}/assign", (302, 403, 302, 302, 302)),
+    ("POST", "/tickets/{ticket}/status", (302, 403, 302, 302, 302)),
+    ("POST", "/tickets/{ticket}/escalate", (302, 403, 302, 302, 302)),
+    ("POST", "/tickets/{ticket}/resolve", (302, 403, 302, 302, 302)),
+    ("POST", "/tickets/{ticket}/time", (302, 403, 302, 302, 302)),
+    ("POST", "/tickets/{other_ticket}/reply", (302, 404, 302, 302, 302)),
+    ("GET", "/desk/", (302, 403, 200, 200, 200)),
+    ("GET", "/admin/canned", (302, 403, 403, 403, 200)),
+    ("GET", "/admin/teams", (302, 403, 403, 403, 200)),
+    ("GET", "/admin/outbox", (302, 403, 403, 403, 200)),
+    ("GET", "/login", (200, 302, 302, 302, 302)),
+    ("GET", "/register", (200, 302, 302, 302, 302)),
+]
+ROLES = (None, Role.CUSTOMER, Role.AGENT_L1, Role.AGENT_L2, Role.ADMIN)
+ACTION_DATA = {"assign": {"assignee": "{l2}"}, "status": {"status": "pending_customer"},
+               "escalate": {"reason": "needs L2"}, "resolve": {"solution": "done"},
+               "time": {"minutes": "5"}, "reply": {"body": "hello", "visibility": "public"}}
+
+
+@pytest.mark.parametrize("method, path, expected", ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+@pytest.mark.parametrize("role_index", range(len(ROLES)), ids=["anonymous", "customer", "l1", "l2", "admin"])
+def test_permission_table(seeded_app, method, path, expected, role_index):
+    from portal.domain import tickets as svc
+    from portal.domain.users import create_user
+    from tests.conftest import user_by_role
+
+    with seeded_app.app_context():
+        session = get_session()
+        policy = seeded_app.extensions["mesa_sla"]
+        mine = svc.create_ticket(session, user_by_role(session, Role.CUSTOMER), "Mine", "text", "vpn", 3, 3, policy)
+        stranger = create_user(session, "stranger@example.com", "Stranger", "long enough pw", Role.CUSTOMER)
+        other = svc.create_ticket(session, stranger, "Other", "text", "vpn", 3, 3, policy)
+        l2_id = user_by_role(session, Role.AGENT_L2).id
+        session.commit()
+        ids = {"ticket": mine.id, "other_ticket": other.id}
+        versions = {"ticket": mine.version, "other_ticket": other.version}
+    client = seeded_app.test_client()
+    role = ROLES[role_index]
+    AuthActions(client).login(role)
+    url = path.format(**ids)
+    if method == "GET":
+        response = client.get(url)
+    else:
+        token = csrf_token_from(client.get("/login" if role is None else "/").text)
+        action = url.rsplit("/", 1)[1]
+        data = {k: v.format(l2=l2_id) for k, v in ACTION_DATA[action].items()}
+        version = versions["ticket"] if "{ticket}" in path else versions["other_ticket"]
+        response = client.post(url, data={**data, "version": version, "csrf_token": token})
+    assert response.status_code == expected[role_index], (method, url, role, response.status_code)
