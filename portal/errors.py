@@ -13,8 +13,8 @@ from .search import SearchUnavailable
 
 
 def wants_json() -> bool:
-    """API paths answer JSON."""
-    return request.path.startswith("/api/")
+    """API paths, and requests that ask for JSON (the page scripts), answer JSON."""
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
 def translated(exc: DomainError) -> str:

@@ -41,6 +41,24 @@ URGENCY_LABELS = {1: _l("High: I cannot work"), 2: _l("Medium: I can work with d
                   3: _l("Low: it can wait")}
 
 
+ARTICLE_STATE_LABELS = {"draft": _l("Draft"), "review": _l("In review"), "published": _l("Published"),
+                        "archived": _l("Archived")}
+ARTICLE_EVENT_LABELS = {"created": _l("created the draft"), "edited": _l("edited"),
+                        "submit": _l("submitted it for review"), "publish": _l("approved and published it"),
+                        "send_back": _l("sent it back"), "archive": _l("archived it"),
+                        "reopen": _l("reopened it as a draft"), "restored": _l("restored an older revision")}
+
+
+def article_state_label(state: str) -> str:
+    """An article state in the UI language."""
+    return str(ARTICLE_STATE_LABELS.get(state, state))
+
+
+def article_event_label(kind: str) -> str:
+    """An article workflow step in the UI language."""
+    return str(ARTICLE_EVENT_LABELS.get(kind, kind))
+
+
 def status_label(status) -> str:
     """A ticket status in the UI language."""
     value = getattr(status, "value", status)
@@ -73,7 +91,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(category_label=category_label, language_names=LANGUAGE_NAMES,
                                  status_label=status_label, type_labels=TYPE_LABELS,
                                  priority_labels=PRIORITY_LABELS, impact_labels=IMPACT_LABELS,
-                                 urgency_labels=URGENCY_LABELS, category_labels=CATEGORY_LABELS)
+                                 urgency_labels=URGENCY_LABELS, category_labels=CATEGORY_LABELS,
+                                 article_state_label=article_state_label, article_event_label=article_event_label)
 
     @app.context_processor
     def language_helpers():

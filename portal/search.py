@@ -63,6 +63,10 @@ class SearchService:
         return self.index().search(query, k=k, lang=lang,
                                    allow=None if agent else (lambda entry: entry.visibility == "public"))
 
+    def similar(self, text: str, k: int, user: User | None) -> list[indexer.SearchHit]:
+        """Published articles most similar in meaning to a text (for duplicate detection), with the score."""
+        return self.search(text[:2000], k, user)
+
     def database_fingerprint(self, session: Session) -> str:
         """What an up-to-date index of the database's published articles would be stamped with."""
         return indexer.content_fingerprint(

@@ -14,7 +14,7 @@ import indexer
 from indexer.articles import write_article
 
 from .errors import N_, NotFound
-from .models import Article, User
+from .models import Article, ArticleRevision, User, utcnow
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h2", "h3", "h4",
@@ -73,8 +73,19 @@ def import_articles(session: Session, documents: list[indexer.Article]) -> Impor
         article.status = document.status
         article.body = document.body
         article.content_hash = content_hash
+        add_revision(article, None, "imported")
     session.flush()
     return report
+
+
+def add_revision(article: Article, author: User | None, note: str = "") -> ArticleRevision:
+    """Snapshot the article's current content as its next revision."""
+    revision = ArticleRevision(number=len(article.revisions) + 1, title=article.title, lang=article.lang,
+                               category=article.category, tags=list(article.tags or []),
+                               visibility=article.visibility, body=article.body, author=author,
+                               author_id=author.id if author else None, note=note[:300], created_at=utcnow())
+    article.revisions.append(revision)
+    return revision
 
 
 def import_directory(session: Session, directory: Path) -> ImportReport:

@@ -123,6 +123,16 @@ class Article(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow, server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    revisions: Mapped[list["ArticleRevision"]] = relationship(
+        back_populates="article", order_by="ArticleRevision.number", cascade="all, delete-orphan")
+    events: Mapped[list["ArticleEvent"]] = relationship(
+        back_populates="article", order_by="ArticleEvent.id", cascade="all, delete-orphan")
+    ticket_links: Mapped[list["ArticleTicketLink"]] = relationship(
+        back_populates="article", cascade="all, delete-orphan")
+
+    __mapper_args__ = {"version_id_col": version}
 
     @property
     def is_public(self) -> bool:
@@ -326,3 +336,73 @@ class PortalEvent(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     results: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ArticleRevision(Base):
+    """A saved version of an article's content; every save adds one, restoring copies an old one forward."""
+
+    __tablename__ = "article_revisions"
+    __table_args__ = (UniqueConstraint("article_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    lang: Mapped[str] = mapped_column(String(2))
+    category: Mapped[str] = mapped_column(String(60))
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    visibility: Mapped[str] = mapped_column(String(10))
+    body: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    article: Mapped[Article] = relationship(back_populates="revisions")
+    author: Mapped[User | None] = relationship()
+
+
+class ArticleEvent(Base):
+    """Who did what to an article and when: created, edited, submitted, sent back, published, archived, restored."""
+
+    __tablename__ = "article_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    article: Mapped[Article] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()
+
+
+class ArticleTicketLink(Base):
+    """An article and a ticket: the ticket it was promoted from ("source") or a ticket that cited it."""
+
+    __tablename__ = "article_ticket_links"
+    __table_args__ = (UniqueConstraint("article_id", "ticket_id", "relation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    relation: Mapped[str] = mapped_column(String(10))  # source | cited
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    article: Mapped[Article] = relationship(back_populates="ticket_links")
+    ticket: Mapped[Ticket] = relationship()
+
+
+class ArticleFeedback(Base):
+    """"Was this helpful?" on an article page: yes or no, and an optional comment."""
+
+    __tablename__ = "article_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    helpful: Mapped[bool] = mapped_column()
+    comment: Mapped[str] = mapped_column(Text, default="")
+    session_id: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from ..auth import safe_next_url, viewer
 from ..db import get_session
 from ..domain import articles as article_service
-from ..domain import events
-from ..domain.errors import Invalid
+from ..domain import events, knowledge
+from ..domain.errors import N_, Invalid
 from ..errors import translated
 from ..i18n import ui_languages
 from ..search import get_search
@@ -61,8 +62,28 @@ def article(slug: str):
     events.record_event(session, "article_opened", browser_session_id(), getattr(viewer(), "id", None),
                         query=query, article_slug=slug)
     session.commit()
+    agent_info = {}
+    if viewer() is not None and viewer().is_agent:
+        agent_info = {"numbers": knowledge.article_numbers(session, [found])[found.id],
+                      "can_edit": knowledge.can_edit(viewer(), found),
+                      "can_publish": knowledge.can_publish(viewer())}
     return render_template("public/article.html", article=found, from_suggestion=from_suggestion, query=query,
-                           body_html=article_service.render_markdown(found.body))
+                           body_html=article_service.render_markdown(found.body), **agent_info)
+
+
+@bp.post("/articles/<slug>/feedback")
+def feedback(slug: str):
+    """"Was this helpful?": yes or no, and an optional comment (one answer per browser session)."""
+    session = get_session()
+    found = article_service.get_readable_article(session, slug, viewer())
+    answer = request.form.get("helpful")
+    if answer not in ("yes", "no"):
+        raise Invalid(N_("Answer yes or no."))
+    knowledge.record_feedback(session, found, answer == "yes", request.form.get("comment", ""),
+                              browser_session_id(), getattr(viewer(), "id", None))
+    session.commit()
+    flash(_("Thank you for your feedback."), "success")
+    return redirect(url_for("public.article", slug=slug) + "#feedback", 303)
 
 
 @bp.get("/language/<code>")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ..auth import agent_required
 from ..db import get_session
+from ..domain import knowledge
 from ..domain import tickets as ticket_service
 from ..domain.articles import render_markdown
 from ..domain.errors import Conflict, DomainError
@@ -54,6 +55,8 @@ def render_ticket(ticket: Ticket, status: int = 200, draft: dict | None = None):
             articles=_matching_articles(ticket),
             minutes=ticket_service.total_minutes(ticket),
             portal_url=current_app.config["MESA_PORTAL_URL"].rstrip("/"),
+            produced=knowledge.articles_from_ticket(get_session(), ticket),
+            can_promote=knowledge.can_publish(current_user),
         )
     return render_template("tickets/detail.html", **context), status
 
@@ -109,7 +112,10 @@ def reply(ticket_id: int):
                 if request.form["canned"].isdigit() else None
             body = fill_placeholders(canned.body, ticket, current_user) if canned else ""
         public = not current_user.is_agent or request.form.get("visibility", "public") == "public"
-        return ticket_service.add_reply(session, ticket, current_user, body, public, request.form.get("version"))
+        event = ticket_service.add_reply(session, ticket, current_user, body, public, request.form.get("version"))
+        if current_user.is_agent and public:
+            knowledge.cite_articles(session, ticket, body)
+        return event
 
     return _apply(ticket_id, change, ("body",))
 

@@ -1,0 +1,403 @@
+"""The knowledge loop: promote a solved ticket into an article, review, publish, revise, measure.
+
+Article states: draft -> review -> published -> archived. L1 agents draft and submit; L2 agents and admins
+approve and publish, send back with a comment, archive, and restore old revisions. Every save is a
+revision; every step is an ArticleEvent with who and when.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import indexer
+
+from .articles import add_revision, to_document
+from .errors import N_, Conflict, Invalid, NotAllowed
+from .models import (Article, ArticleEvent, ArticleFeedback, ArticleRevision, ArticleTicketLink, PortalEvent,
+                     Role, Ticket, TicketStatus, User, utcnow)
+
+EDITABLE_BY_L1 = ("draft", "review")
+MAX_BODY = 100_000
+_STOPWORDS = {
+    "es": set("el la los las de del que y en un una por para con no se su al lo como más pero sus le ya o este "
+              "sí porque esta entre cuando muy sin sobre también me hasta hay donde quien desde todo nos "
+              "durante todos uno les ni contra otros ese eso ante ellos e esto mí antes algunos qué unos yo "
+              "otro otras otra él tanto esa estos mucho quienes nada muchos cual poco ella estar estas "
+              "algunas algo nosotros mi mis tú te ti tu tus ellas puedo puede tengo tiene cómo está".split()),
+    "en": set("the of and to in a is that for it as was with be by on not he this are or his from at which but "
+              "have an they you were her she there can all their has been if more when will would who so no "
+              "my i me do does did cannot can't how what your we our is are am it's don't doesn't".split()),
+}
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE_RE = re.compile(r"(?<![\w/])\+?\d[\d ()./-]{6,}\d(?!\w)")
+ARTICLE_LINK_RE = re.compile(r"/articles/([a-z0-9][a-z0-9-]*)")
+
+
+def detect_language(text: str) -> str:
+    """Spanish or English, by which language's common words the text uses more (English on a tie)."""
+    words = re.findall(r"[a-záéíóúñü']+", text.lower())
+    spanish = sum(word in _STOPWORDS["es"] for word in words) + 2 * sum(c in "ñ¿¡áéíóú" for c in text.lower())
+    english = sum(word in _STOPWORDS["en"] for word in words)
+    return "es" if spanish > english else "en"
+
+
+def slugify(text: str) -> str:
+    """An article slug from a title: lowercase ASCII words joined by '-'."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:80].strip("-")
+    return slug or "article"
+
+
+def unique_slug(session: Session, title: str) -> str:
+    """A slug for the title that no article uses yet."""
+    base = slugify(title)
+    taken = set(session.scalars(select(Article.slug).where(Article.slug.like(f"{base}%"))))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def scrub_personal_data(text: str, ticket: Ticket) -> str:
+    """Remove the requester's name, e-mail addresses, phone numbers and the requester's asset tags."""
+    text = EMAIL_RE.sub("[e-mail]", text)
+    text = PHONE_RE.sub("[phone]", text)
+    tags = {ticket.asset_tag} | {t.asset_tag for t in _requester_tickets(ticket)}
+    for tag in sorted((t for t in tags if t), key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(tag)}(?!\w)", "[asset tag]", text, flags=re.IGNORECASE)
+    requester = ticket.requester
+    names = {requester.name, *requester.name.split(), requester.email.split("@")[0]}
+    for name in sorted((n for n in names if len(n) >= 3), key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", "[name]", text, flags=re.IGNORECASE)
+    return text
+
+
+def _requester_tickets(ticket: Ticket) -> list[Ticket]:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(ticket)
+    if session is None:
+        return []
+    return list(session.scalars(select(Ticket).where(Ticket.requester_id == ticket.requester_id,
+                                                     Ticket.asset_tag != "")))
+
+
+@dataclass
+class ArticleDraft:
+    """An article's editable content, before or after it is saved."""
+
+    title: str
+    body: str
+    lang: str = "en"
+    category: str = "general"
+    tags: list[str] = field(default_factory=list)
+    visibility: str = "public"
+
+
+SECTION_TITLES = {"es": ("Problema", "Solución"), "en": ("Problem", "Solution")}
+
+
+def draft_from_ticket(ticket: Ticket) -> ArticleDraft:
+    """A Markdown draft from a resolved ticket: its problem, its solution and the agents' public replies.
+
+    Customer details (names, e-mails, phone numbers, the requester's asset tags) are removed.
+    """
+    if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED) or not ticket.solution.strip():
+        raise Invalid(N_("Only a resolved ticket with a solution can become an article."))
+    lang = detect_language(f"{ticket.subject} {ticket.description} {ticket.solution}")
+    problem_title, solution_title = SECTION_TITLES[lang]
+    replies = [e.body.strip() for e in ticket.events
+               if e.kind == "reply" and e.public and e.actor is not None and e.actor.is_agent and e.body.strip()]
+    solution_parts = [ticket.solution.strip()] + [r for r in replies if r not in ticket.solution]
+    body = (f"## {problem_title}\n\n{scrub_personal_data(ticket.description.strip(), ticket)}\n\n"
+            f"## {solution_title}\n\n" + "\n\n".join(scrub_personal_data(p, ticket) for p in solution_parts) + "\n")
+    tags = [ticket.category] if ticket.category and ticket.category != "general" else []
+    return ArticleDraft(title=scrub_personal_data(ticket.subject.strip(), ticket), body=body, lang=lang,
+                        category=ticket.category or "general", tags=tags)
+
+
+def read_draft(form) -> ArticleDraft:
+    """An ArticleDraft from submitted form fields, checked (Invalid with a message when wrong)."""
+    title = " ".join((form.get("title") or "").split())
+    body = (form.get("body") or "").replace("\r\n", "\n").strip() + "\n"
+    if not title:
+        raise Invalid(N_("The %(field)s is required."), field=N_("title"))
+    if len(title) > 300:
+        raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=N_("title"), max=300)
+    if not body.strip():
+        raise Invalid(N_("The %(field)s is required."), field=N_("text"))
+    if len(body) > MAX_BODY:
+        raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=N_("text"), max=MAX_BODY)
+    tags = [t.strip().lower() for t in (form.get("tags") or "").split(",") if t.strip()][:10]
+    draft = ArticleDraft(title=title, body=body, lang=form.get("lang") or "en",
+                         category=(form.get("category") or "general").strip(), tags=tags,
+                         visibility=form.get("visibility") or "public")
+    try:
+        indexer.articles.validate_article(indexer.Article(slug="check", title=draft.title, lang=draft.lang,
+                                                          body=draft.body, category=draft.category,
+                                                          tags=draft.tags, visibility=draft.visibility))
+    except indexer.ArticleFormatError as exc:
+        raise Invalid(N_("The article is not valid: %(problem)s"), problem=str(exc).split(": ", 1)[-1]) from None
+    return draft
+
+
+# ----- permissions ---------------------------------------------------------------------------------------
+
+
+def can_publish(user: User | None) -> bool:
+    """L2 agents and admins approve, publish, archive and restore."""
+    return user is not None and user.role in (Role.AGENT_L2, Role.ADMIN)
+
+
+def can_edit(user: User | None, article: Article) -> bool:
+    """L1 agents edit drafts and articles in review; L2 agents and admins edit any article."""
+    if user is None or not user.is_agent:
+        return False
+    return can_publish(user) or article.status in EDITABLE_BY_L1
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise NotAllowed(N_("Your role cannot do this to the article."))
+
+
+def _check_version(article: Article, expected_version) -> None:
+    try:
+        expected = int(expected_version)
+    except (TypeError, ValueError):
+        expected = -1
+    if expected != article.version:
+        last = article.events[-1] if article.events else None
+        who = last.actor.name if last is not None and last.actor is not None else "Mesa"
+        raise Conflict(N_("The article was changed by %(who)s since you opened it. Nothing was saved; your "
+                          "text is kept below. Compare with the current version and save again."), who=who)
+
+
+# ----- saving, revisions and the workflow ---------------------------------------------------------------
+
+
+def _apply_draft(article: Article, draft: ArticleDraft) -> None:
+    article.title, article.body, article.lang = draft.title, draft.body, draft.lang
+    article.category, article.tags, article.visibility = draft.category, list(draft.tags), draft.visibility
+
+
+def _refresh_hash(article: Article) -> None:
+    article.content_hash = to_document(article).content_hash()
+
+
+def _event(article: Article, actor: User | None, kind: str, comment: str = "", **data) -> ArticleEvent:
+    event = ArticleEvent(actor=actor, actor_id=actor.id if actor else None, kind=kind, comment=comment,
+                         data=data, created_at=utcnow())
+    article.events.append(event)
+    return event
+
+
+def create_article(session: Session, draft: ArticleDraft, actor: User,
+                   source_ticket: Ticket | None = None) -> Article:
+    """Save a new draft article (revision 1), linked to the ticket it came from."""
+    _require(actor.is_agent)
+    article = Article(slug=unique_slug(session, draft.title), status="draft", content_hash="")
+    _apply_draft(article, draft)
+    _refresh_hash(article)
+    session.add(article)
+    add_revision(article, actor, "created")
+    _event(article, actor, "created", ticket=source_ticket.id if source_ticket else None)
+    if source_ticket is not None:
+        article.ticket_links.append(ArticleTicketLink(ticket_id=source_ticket.id, relation="source"))
+    session.flush()
+    return article
+
+
+def edit_article(session: Session, article: Article, actor: User, draft: ArticleDraft, expected_version,
+                 note: str = "") -> ArticleRevision | None:
+    """Save new content as a revision; None when nothing changed."""
+    _require(can_edit(actor, article))
+    _check_version(article, expected_version)
+    before = (article.title, article.body, article.lang, article.category, list(article.tags or []),
+              article.visibility)
+    if before == (draft.title, draft.body, draft.lang, draft.category, list(draft.tags), draft.visibility):
+        return None
+    _apply_draft(article, draft)
+    _refresh_hash(article)
+    _event(article, actor, "edited", note)
+    return add_revision(article, actor, note)
+
+
+def append_solution(session: Session, article: Article, ticket: Ticket, actor: User, expected_version) -> None:
+    """Add a ticket's solution to an existing article as a new section (instead of a duplicate article)."""
+    _require(can_edit(actor, article))
+    _check_version(article, expected_version)
+    draft = draft_from_ticket(ticket)
+    solution = draft.body.split(f"## {SECTION_TITLES[draft.lang][1]}\n\n", 1)[-1].strip()
+    article.body = f"{article.body.rstrip()}\n\n## {draft.title}\n\n{solution}\n"
+    _refresh_hash(article)
+    _event(article, actor, "edited", "", ticket=ticket.id, appended=True)
+    add_revision(article, actor, f"solution of ticket #{ticket.id}")
+    if not any(link.ticket_id == ticket.id and link.relation == "source" for link in article.ticket_links):
+        article.ticket_links.append(ArticleTicketLink(ticket_id=ticket.id, relation="source"))
+    session.flush()
+
+
+TRANSITIONS = {
+    # action: (from states, to state, who may do it)
+    "submit": (("draft",), "review", lambda user: user.is_agent),
+    "publish": (("draft", "review"), "published", can_publish),
+    "send_back": (("review",), "draft", can_publish),
+    "archive": (("published",), "archived", can_publish),
+    "reopen": (("archived",), "draft", can_publish),
+}
+
+
+def change_state(session: Session, article: Article, actor: User, action: str, expected_version,
+                 comment: str = "") -> ArticleEvent:
+    """Move an article through its workflow; sending back needs a comment for the author."""
+    if action not in TRANSITIONS:
+        raise Invalid(N_("Unknown action '%(action)s'."), action=action)
+    sources, target, allowed = TRANSITIONS[action]
+    _require(actor is not None and allowed(actor))
+    _check_version(article, expected_version)
+    if article.status not in sources:
+        raise Invalid(N_("An article that is %(status)s cannot be moved that way."), status=article.status)
+    comment = (comment or "").strip()
+    if action == "send_back" and not comment:
+        raise Invalid(N_("Say what should change when sending an article back."))
+    previous = article.status
+    article.status = target
+    _refresh_hash(article)
+    return _event(article, actor, action, comment[:5000], **{"from": previous, "to": target})
+
+
+def restore_revision(session: Session, article: Article, actor: User, number, expected_version) -> ArticleRevision:
+    """Make an old revision's content current again (as a new revision: history is never rewritten)."""
+    _require(can_publish(actor))
+    _check_version(article, expected_version)
+    revision = next((r for r in article.revisions if str(r.number) == str(number)), None)
+    if revision is None:
+        raise Invalid(N_("There is no revision %(number)s."), number=number)
+    _apply_draft(article, ArticleDraft(revision.title, revision.body, revision.lang, revision.category,
+                                       list(revision.tags or []), revision.visibility))
+    _refresh_hash(article)
+    _event(article, actor, "restored", "", revision=revision.number)
+    return add_revision(article, actor, f"restored revision {revision.number}")
+
+
+def diff_revisions(old: ArticleRevision, new: ArticleRevision) -> list[tuple[str, str]]:
+    """A readable line diff between two revisions: (kind, line) with kind in ' ', '+', '-', '@'."""
+    def lines(revision: ArticleRevision) -> list[str]:
+        head = [f"# {revision.title}", f"lang: {revision.lang} · category: {revision.category} · "
+                f"tags: {', '.join(revision.tags or [])} · visibility: {revision.visibility}", ""]
+        return head + revision.body.splitlines()
+
+    result = []
+    for line in difflib.unified_diff(lines(old), lines(new), lineterm="", n=3):
+        if line.startswith(("---", "+++")):
+            continue
+        kind = "@" if line.startswith("@@") else line[:1] or " "
+        result.append((kind, line[1:] if kind != "@" else line))
+    return result
+
+
+# ----- links from tickets, feedback and numbers ------------------------------------------------------------
+
+
+def cite_articles(session: Session, ticket: Ticket, text: str) -> list[str]:
+    """Record the articles a ticket reply links to (``/articles/<slug>``) as cited by the ticket."""
+    slugs = set(ARTICLE_LINK_RE.findall(text or ""))
+    if not slugs:
+        return []
+    articles = session.scalars(select(Article).where(Article.slug.in_(slugs)))
+    cited = []
+    for article in articles:
+        exists = session.scalar(select(ArticleTicketLink).where(
+            ArticleTicketLink.article_id == article.id, ArticleTicketLink.ticket_id == ticket.id,
+            ArticleTicketLink.relation == "cited"))
+        if exists is None:
+            session.add(ArticleTicketLink(article_id=article.id, ticket_id=ticket.id, relation="cited"))
+            cited.append(article.slug)
+    return cited
+
+
+def record_feedback(session: Session, article: Article, helpful: bool, comment: str, session_id: str,
+                    user_id: int | None) -> ArticleFeedback:
+    """One "Was this helpful?" answer per browser session and article (a new answer replaces the old)."""
+    comment = (comment or "").strip()
+    if len(comment) > 2000:
+        raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=N_("comment"), max=2000)
+    feedback = session.scalar(select(ArticleFeedback).where(ArticleFeedback.article_id == article.id,
+                                                            ArticleFeedback.session_id == session_id))
+    if feedback is None:
+        feedback = ArticleFeedback(article_id=article.id, session_id=session_id)
+        session.add(feedback)
+    feedback.helpful, feedback.comment, feedback.user_id = helpful, comment, user_id
+    feedback.created_at = utcnow()
+    return feedback
+
+
+@dataclass
+class ArticleNumbers:
+    """What agents see per article."""
+
+    views: int = 0
+    helpful: int = 0
+    not_helpful: int = 0
+    cited: int = 0
+    deflected: int = 0
+    source_tickets: list[int] = field(default_factory=list)
+
+    @property
+    def helpful_ratio(self) -> float | None:
+        answers = self.helpful + self.not_helpful
+        return self.helpful / answers if answers else None
+
+
+def article_numbers(session: Session, articles: list[Article]) -> dict[int, ArticleNumbers]:
+    """Views, helpful answers, citing tickets, deflections and source tickets for each article."""
+    numbers = {a.id: ArticleNumbers() for a in articles}
+    by_slug = {a.slug: a.id for a in articles}
+    if not articles:
+        return numbers
+    for slug, kind, n in session.execute(
+            select(PortalEvent.article_slug, PortalEvent.kind, func.count())
+            .where(PortalEvent.article_slug.in_(by_slug), PortalEvent.kind.in_(("article_opened", "solved")))
+            .group_by(PortalEvent.article_slug, PortalEvent.kind)):
+        if kind == "article_opened":
+            numbers[by_slug[slug]].views = n
+        else:
+            numbers[by_slug[slug]].deflected = n
+    for article_id, helpful, n in session.execute(
+            select(ArticleFeedback.article_id, ArticleFeedback.helpful, func.count())
+            .where(ArticleFeedback.article_id.in_(numbers)).group_by(ArticleFeedback.article_id,
+                                                                     ArticleFeedback.helpful)):
+        if helpful:
+            numbers[article_id].helpful = n
+        else:
+            numbers[article_id].not_helpful = n
+    for article_id, ticket_id, relation in session.execute(
+            select(ArticleTicketLink.article_id, ArticleTicketLink.ticket_id, ArticleTicketLink.relation)
+            .where(ArticleTicketLink.article_id.in_(numbers))):
+        if relation == "cited":
+            numbers[article_id].cited += 1
+        else:
+            numbers[article_id].source_tickets.append(ticket_id)
+    return numbers
+
+
+def articles_from_ticket(session: Session, ticket: Ticket) -> list[Article]:
+    """The articles a ticket produced (promoted or appended to)."""
+    return list(session.scalars(select(Article).join(ArticleTicketLink).where(
+        ArticleTicketLink.ticket_id == ticket.id, ArticleTicketLink.relation == "source")))
+
+
+def articles_for_review(session: Session) -> dict[str, list[Article]]:
+    """Articles by state, for the knowledge-base desk."""
+    grouped: dict[str, list[Article]] = {s: [] for s in ("review", "draft", "published", "archived")}
+    for article in session.scalars(select(Article).order_by(Article.updated_at.desc())):
+        grouped.setdefault(article.status, []).append(article)
+    return grouped
