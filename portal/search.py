@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask, current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import indexer
@@ -21,7 +25,13 @@ class SearchUnavailable(Exception):
 
 
 class SearchService:
-    """Search over the saved index; the embedder and the index load on first use, not at start-up."""
+    """Search over the saved index; the embedder and the index load on first use, not at start-up.
+
+    Several web worker processes share one index file. Each checks the file's stamp (inode and modification
+    time; a save renames a new file into place) on every search and reloads a changed file in the
+    background, serving the index it has meanwhile. Changes are read-modify-write under an exclusive file
+    lock, on the newest file, so two workers publishing at once never drop each other's article.
+    """
 
     def __init__(self, index_path: Path, backend: str, model: str = "", embedder: indexer.Embedder | None = None):
         self.index_path = Path(index_path)
@@ -29,8 +39,9 @@ class SearchService:
         self.model = model
         self._embedder = embedder
         self._index: KnowledgeIndex | None = None
-        self._loaded_mtime: float | None = None
+        self._loaded_stamp: tuple | None = None
         self._lock = threading.RLock()
+        self._reloading: threading.Thread | None = None
 
     @property
     def embedder(self) -> indexer.Embedder:
@@ -39,29 +50,77 @@ class SearchService:
             self._embedder = indexer.make_embedder(self.backend, self.model)
         return self._embedder
 
-    def _current_mtime(self) -> float | None:
+    def file_stamp(self) -> tuple | None:
+        """Identifies the index file on disk now (None when there is none)."""
         try:
-            return os.stat(self.index_path).st_mtime
+            stat = os.stat(self.index_path)
         except FileNotFoundError:
             return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def _load(self) -> None:
+        stamp = self.file_stamp()
+        try:
+            index = KnowledgeIndex.load(self.index_path, self.embedder)
+        except indexer.IndexProblem as exc:
+            raise SearchUnavailable(str(exc)) from None
+        with self._lock:
+            self._index, self._loaded_stamp = index, stamp
+
+    def _reload_in_background(self) -> None:
+        def run():
+            try:
+                self._load()
+            except SearchUnavailable as exc:  # keep serving the index we have
+                logging.getLogger(__name__).error("index reload failed: %s", exc)
+
+        with self._lock:
+            if self._reloading is None or not self._reloading.is_alive():
+                self._reloading = threading.Thread(target=run, name="mesa-index-reload", daemon=True)
+                self._reloading.start()
+
+    def wait_for_reload(self, timeout: float = 30.0) -> None:
+        """Block until a background reload (if any) has finished (tests and benchmarks)."""
+        thread = self._reloading
+        if thread is not None:
+            thread.join(timeout)
 
     def index(self) -> KnowledgeIndex:
-        """The loaded index, reloaded when another process has written a newer file."""
-        with self._lock:
-            mtime = self._current_mtime()
-            if self._index is None or (mtime is not None and mtime != self._loaded_mtime):
-                try:
-                    self._index = KnowledgeIndex.load(self.index_path, self.embedder)
-                except indexer.IndexProblem as exc:
-                    raise SearchUnavailable(str(exc)) from None
-                self._loaded_mtime = mtime
+        """The loaded index; a newer file written by another process is loaded in the background."""
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    self._load()
             return self._index
+        stamp = self.file_stamp()
+        if stamp is not None and stamp != self._loaded_stamp:
+            self._reload_in_background()
+        return self._index
+
+    @contextmanager
+    def _exclusive(self):
+        """The cross-process write lock, with the newest saved index loaded in this process."""
+        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{self.index_path}.lock", "a+") as lock_file, self._lock:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                stamp = self.file_stamp()
+                if stamp is not None and (self._index is None or stamp != self._loaded_stamp):
+                    self._load()
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def search(self, query: str, k: int, user: User | None, lang: str | None = None) -> list[indexer.SearchHit]:
-        """The k best articles this user may read (internal articles only for agents)."""
+        """The k best articles this user may read (internal articles only for agents).
+
+        Hits are checked against the database, so an index that lags behind (another worker's change not
+        loaded yet) never shows an archived or deleted article.
+        """
         agent = user is not None and user.is_agent
-        return self.index().search(query, k=k, lang=lang,
+        hits = self.index().search(query, k=k, lang=lang,
                                    allow=None if agent else (lambda entry: entry.visibility == "public"))
+        return _published_only(hits)
 
     def similar(self, text: str, k: int, user: User | None) -> list[indexer.SearchHit]:
         """Published articles most similar in meaning to a text (for duplicate detection), with the score."""
@@ -83,22 +142,45 @@ class SearchService:
 
     def rebuild(self, session: Session, progress: bool = False) -> dict:
         """Index every published article from scratch and save; returns the index metadata."""
-        with self._lock:
-            index = KnowledgeIndex.create(self.embedder)
-            index.build([to_document(a) for a in searchable_articles(session)], progress=progress)
-            index.save(self.index_path)
-            self._index, self._loaded_mtime = index, self._current_mtime()
-            return index.info()
+        index = KnowledgeIndex.create(self.embedder)
+        index.build([to_document(a) for a in searchable_articles(session)], progress=progress)
+        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{self.index_path}.lock", "a+") as lock_file, self._lock:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                index.save(self.index_path)
+                self._index, self._loaded_stamp = index, self.file_stamp()
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        return index.info()
 
     def update_article(self, article: Article) -> None:
-        """Put one article's current version in the index (or take it out if unpublished), then save."""
-        with self._lock:
-            index = self.index()
+        """Put one article's current version in the index (or take it out if unpublished), then save.
+
+        The article is embedded before anything changes, and the file is replaced atomically: a failure
+        leaves the previous index intact on disk.
+        """
+        with self._exclusive():
+            index = self._index
             changed = (index.upsert(to_document(article)) if article.status == "published"
                        else index.remove(article.slug))
             if changed:
-                index.save(self.index_path)
-                self._loaded_mtime = self._current_mtime()
+                try:
+                    index.save(self.index_path)
+                except BaseException:
+                    self._load()  # the in-memory index has the change the file lacks: go back to the file
+                    raise
+                self._loaded_stamp = self.file_stamp()
+
+
+def _published_only(hits: list[indexer.SearchHit]) -> list[indexer.SearchHit]:
+    if not hits:
+        return hits
+    from .db import get_session
+
+    published = set(get_session().scalars(select(Article.slug).where(
+        Article.slug.in_([hit.slug for hit in hits]), Article.status == "published")))
+    return [hit for hit in hits if hit.slug in published]
 
 
 def get_search() -> SearchService:
