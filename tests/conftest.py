@@ -38,19 +38,41 @@ def _reset_schema(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def app(tmp_path):
-    """A Mesa app on an empty database with the schema, using the fake embedder."""
-    url = POSTGRES_URL or f"sqlite:///{tmp_path / 'mesa.db'}"
+def make_test_app(directory: Path, url: str | None = None):
+    """A Mesa app on an empty database with the schema, its files in ``directory``, using the fake embedder.
+    CSRF protection stays on, as in production: tests post the tokens the real forms carry."""
+    url = url or POSTGRES_URL or f"sqlite:///{directory / 'mesa.db'}"
     _reset_schema(url)
-    app = create_app({
+    return create_app({
         "TESTING": True,
-        "MESA_INSTANCE_DIR": str(tmp_path / "instance"),
+        "MESA_INSTANCE_DIR": str(directory / "instance"),
         "MESA_DATABASE_URL": url,
-        "MESA_INDEX_PATH": str(tmp_path / "index.npz"),
+        "MESA_INDEX_PATH": str(directory / "index.npz"),
         "MESA_EMBEDDER": "fake",
         "MESA_EMBEDDER_MODEL": "",
     })
+
+
+def seed(app) -> None:
+    """Import and index the starter KB, and create one account per role (password ``PASSWORD``)."""
+    with app.app_context():
+        session = get_session()
+        article_service.import_directory(session, ARTICLES_DIR)
+        for role, email in ROLE_EMAILS.items():
+            user_service.create_user(session, email, role_name(role), PASSWORD, role)
+        session.commit()
+        get_search().rebuild(session)
+
+
+def role_name(role: Role) -> str:
+    """The display name of the seeded account of a role ("Customer", "Agent L1", ...)."""
+    return role.value.replace("_", " ").title()
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A Mesa app on an empty database with the schema, using the fake embedder."""
+    app = make_test_app(tmp_path)
     yield app
     app.extensions["mesa_engine"].dispose()
 
@@ -58,13 +80,7 @@ def app(tmp_path):
 @pytest.fixture
 def seeded_app(app):
     """The app with the starter KB imported and indexed, and one account per role."""
-    with app.app_context():
-        session = get_session()
-        article_service.import_directory(session, ARTICLES_DIR)
-        for role, email in ROLE_EMAILS.items():
-            user_service.create_user(session, email, role.value.replace("_", " ").title(), PASSWORD, role)
-        session.commit()
-        get_search().rebuild(session)
+    seed(app)
     return app
 
 
