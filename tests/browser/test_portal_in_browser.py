@@ -86,3 +86,19 @@ def test_customer_signs_in_and_out(browser_page: Page, live_server: str):
     expect(topbar.get_by_role("link", name="Iniciar sesión")).to_be_visible()
     expect(topbar.get_by_role("button", name="Cerrar sesión")).to_have_count(0)
     expect(topbar.get_by_text(name, exact=True)).to_have_count(0)
+
+
+@pytest.mark.parametrize("path", ["/", "/search?q=no+puedo+conectarme+a+la+VPN+desde+casa",
+                                  "/articles/vpn-conectar-desde-casa", "/login"])
+def test_pages_fit_a_phone_screen(browser_page: Page, live_server: str, path: str):
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server + path)
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    scroll_width, viewport_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll_width <= viewport_width, f"{path} scrolls sideways on a phone"
+    top_search = page.get_by_role("banner").get_by_role("searchbox")
+    box = top_search.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport_width
+    assert float(top_search.evaluate("e => getComputedStyle(e).fontSize").removesuffix("px")) >= 16, \
+        "inputs under 16px make phones zoom in when they get the focus"
