@@ -14,7 +14,10 @@ if [ "$(id -u)" != "0" ]; then
 fi
 echo "Installing Chromium (Debian package) for the browser tests..."
 APT=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -qq -o Dpkg::Use-Pty=0)
-"${APT[@]}" update || { sleep 5; "${APT[@]}" update; }
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+run() { "$@" >>"$LOG" 2>&1 || { cat "$LOG" >&2; return 1; }; }
+run "${APT[@]}" update || { sleep 5; run "${APT[@]}" update; }
 # No recommends (upower, udev, GL drivers...): headless runs need none; fonts so pages render as people see them.
-"${APT[@]}" install -y --no-install-recommends chromium fonts-liberation fonts-dejavu-core >/dev/null
-"$CHROMIUM" --version
+run "${APT[@]}" install -y --no-install-recommends chromium fonts-liberation fonts-dejavu-core
+"$CHROMIUM" --version 2>/dev/null  # (its Debian launcher may warn about /dev/shm on stderr: harmless)
