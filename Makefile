@@ -6,7 +6,7 @@ FLASK := MESA_ENV=$${MESA_ENV:-development} HF_HUB_OFFLINE=1 $(BIN)/flask --app 
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run setup test test-postgres translations extract-messages bench-quality clean
+.PHONY: run setup test test-postgres translations chromium extract-messages bench-quality clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ setup: $(BIN)/.installed translations
 run: setup
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(BIN)/.installed translations
+# Debian's chromium for the browser tests (tests/browser/), installed when missing.
+chromium:
+	scripts/install-chromium.sh
+
+test: $(BIN)/.installed translations chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Developers: refresh the message catalogs after changing user-facing strings.

@@ -32,21 +32,22 @@ ROLE_EMAILS = {
 POSTGRES_URL = os.environ.get("MESA_TEST_DATABASE_URL", "")
 
 
-def _reset_schema(url: str) -> None:
+def reset_schema(url: str) -> None:
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     engine.dispose()
 
 
-def make_test_app(directory: Path, url: str):
-    """A Mesa app whose database, index and instance folder live in ``directory``; fake embedder."""
+def make_test_app(directory: Path, url: str, embedder: str = "fake"):
+    """A Mesa app whose database, index and instance folder live in ``directory``; fake embedder by default.
+    CSRF protection stays on, as in production: tests post the tokens the real forms carry."""
     return create_app({
         "TESTING": True,
         "MESA_INSTANCE_DIR": str(directory / "instance"),
         "MESA_DATABASE_URL": url,
         "MESA_INDEX_PATH": str(directory / "index.npz"),
-        "MESA_EMBEDDER": "fake",
+        "MESA_EMBEDDER": embedder,
         "MESA_EMBEDDER_MODEL": "",
     })
 
@@ -57,9 +58,14 @@ def seed(app) -> None:
         session = get_session()
         article_service.import_directory(session, ARTICLES_DIR)
         for role, email in ROLE_EMAILS.items():
-            user_service.create_user(session, email, role.value.replace("_", " ").title(), PASSWORD, role)
+            user_service.create_user(session, email, role_name(role), PASSWORD, role)
         session.commit()
         get_search().rebuild(session)
+
+
+def role_name(role: Role) -> str:
+    """The display name of the seeded account of a role ("Customer", "Agent L1", ...)."""
+    return role.value.replace("_", " ").title()
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +73,7 @@ def seeded_sqlite_template(tmp_path_factory):
     """A seeded SQLite database and index built once; each test gets a copy (seeding takes a second)."""
     directory = tmp_path_factory.mktemp("seeded-template")
     url = f"sqlite:///{directory / 'mesa.db'}"
-    _reset_schema(url)
+    reset_schema(url)
     app = make_test_app(directory, url)
     seed(app)
     app.extensions["mesa_engine"].dispose()
@@ -78,7 +84,7 @@ def seeded_sqlite_template(tmp_path_factory):
 def app(tmp_path):
     """A Mesa app on an empty database with the schema, using the fake embedder."""
     url = POSTGRES_URL or f"sqlite:///{tmp_path / 'mesa.db'}"
-    _reset_schema(url)
+    reset_schema(url)
     app = make_test_app(tmp_path, url)
     yield app
     app.extensions["mesa_engine"].dispose()
@@ -88,7 +94,7 @@ def app(tmp_path):
 def seeded_app(request, tmp_path):
     """The app with the starter KB imported and indexed, and one account per role."""
     if POSTGRES_URL:
-        _reset_schema(POSTGRES_URL)
+        reset_schema(POSTGRES_URL)
         app = make_test_app(tmp_path, POSTGRES_URL)
         seed(app)
     else:
