@@ -275,3 +275,27 @@ def test_only_agents_see_the_kb_desk_and_history(client, auth, role, status):
     assert client.get("/kb/").status_code == status
     assert client.get("/kb/articles/laptop-disk-full/history").status_code == status
     assert client.get("/kb/new").status_code == status
+
+
+def test_an_index_failure_never_loses_the_published_article(seeded_app, monkeypatch):
+    from portal.search import SearchService
+
+    with seeded_app.app_context():
+        db = get_session()
+        l2 = user_by_role(db, Role.AGENT_L2)
+        article = knowledge.create_article(db, knowledge.ArticleDraft("Dock flickers", "## Fix\n\nUpdate firmware.\n"), l2)
+        db.commit()
+        slug, version = article.slug, article.version
+
+    def broken(self, article):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(SearchService, "update_article", broken)
+    client = agent_client(seeded_app, Role.AGENT_L2)
+    page = client.get(f"/kb/articles/{slug}/edit", headers=EN)
+    response = client.post(f"/kb/articles/{slug}/state", headers=EN, follow_redirects=True, data={
+        "action": "publish", "version": version, "csrf_token": csrf_token_from(page.text)})
+    assert response.status_code == 200
+    assert "the search index could not be updated" in response.text
+    with seeded_app.app_context():
+        assert get_session().scalar(select(Article.status).where(Article.slug == slug)) == "published"
