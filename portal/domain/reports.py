@@ -1,0 +1,97 @@
+"""The numbers a service desk runs on: deflection, content gaps, article usefulness, SLA compliance, CSAT."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Integer, func, select
+from sqlalchemy.orm import Session
+
+from .models import Article, ArticleFeedback, PortalEvent, SurveyResponse, Ticket, utcnow
+from .tickets import breached_clause
+
+FUNNEL_STEPS = ("search", "suggestion_shown", "article_opened", "solved", "ticket_created")
+
+
+@dataclass
+class Report:
+    """Everything on the reports page for one period."""
+
+    since: datetime
+    until: datetime
+    funnel: dict[str, int] = field(default_factory=dict)
+    deflection_rate: float | None = None
+    no_result_searches: list[tuple[str, int]] = field(default_factory=list)
+    ticket_questions: list[tuple[str, int]] = field(default_factory=list)
+    top_articles: list[tuple[Article, int]] = field(default_factory=list)
+    unhelpful_articles: list[tuple[Article, int, int]] = field(default_factory=list)
+    tickets_created: int = 0
+    tickets_resolved: int = 0
+    response_met: float | None = None
+    resolution_met: float | None = None
+    open_breached: int = 0
+    csat_average: float | None = None
+    csat_satisfied: float | None = None
+    csat_responses: int = 0
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def build_report(session: Session, days: int = 30, now: datetime | None = None, limit: int = 10) -> Report:
+    """The report for the last ``days`` days."""
+    until = now or utcnow()
+    since = until - timedelta(days=days)
+    report = Report(since=since, until=until)
+    in_period = (PortalEvent.created_at >= since) & (PortalEvent.created_at <= until)
+
+    counts = dict(session.execute(select(PortalEvent.kind, func.count()).where(in_period)
+                                  .group_by(PortalEvent.kind)).all())
+    report.funnel = {step: counts.get(step, 0) for step in FUNNEL_STEPS}
+    # Deflection: of the people who asked for help, the share whom an article helped without a ticket.
+    solved, tickets = report.funnel["solved"], report.funnel["ticket_created"]
+    report.deflection_rate = _share(solved, solved + tickets)
+
+    report.no_result_searches = [tuple(row) for row in session.execute(
+        select(PortalEvent.query, func.count().label("n")).where(in_period, PortalEvent.kind == "search",
+                                                                PortalEvent.results == 0, PortalEvent.query != "")
+        .group_by(PortalEvent.query).order_by(func.count().desc(), PortalEvent.query).limit(limit))]
+    report.ticket_questions = [tuple(row) for row in session.execute(
+        select(PortalEvent.query, func.count().label("n")).where(in_period, PortalEvent.kind == "ticket_created",
+                                                                PortalEvent.query != "")
+        .group_by(PortalEvent.query).order_by(func.count().desc(), PortalEvent.query).limit(limit))]
+
+    views = (select(PortalEvent.article_slug, func.count().label("n"))
+             .where(in_period, PortalEvent.kind == "article_opened").group_by(PortalEvent.article_slug)
+             .order_by(func.count().desc()).limit(limit))
+    top = session.execute(views).all()
+    articles = {a.slug: a for a in session.scalars(select(Article).where(Article.slug.in_([s for s, _ in top])))}
+    report.top_articles = [(articles[slug], n) for slug, n in top if slug in articles]
+
+    votes = session.execute(
+        select(ArticleFeedback.article_id, func.count(), func.sum(func.cast(ArticleFeedback.helpful, Integer())))
+        .where(ArticleFeedback.created_at >= since).group_by(ArticleFeedback.article_id)).all()
+    unhelpful = sorted(((article_id, total, total - int(helpful or 0)) for article_id, total, helpful in votes
+                        if total - int(helpful or 0) > 0), key=lambda row: (-(row[2] / row[1]), -row[1]))[:limit]
+    by_id = {a.id: a for a in session.scalars(select(Article).where(Article.id.in_([r[0] for r in unhelpful])))}
+    report.unhelpful_articles = [(by_id[a], total, no) for a, total, no in unhelpful if a in by_id]
+
+    report.tickets_created = session.scalar(select(func.count()).select_from(Ticket).where(
+        Ticket.created_at >= since, Ticket.created_at <= until)) or 0
+    resolved = list(session.execute(select(Ticket.first_response_at, Ticket.response_due_at, Ticket.resolved_at,
+                                           Ticket.resolution_due_at)
+                                    .where(Ticket.resolved_at >= since, Ticket.resolved_at <= until)))
+    report.tickets_resolved = len(resolved)
+    report.response_met = _share(sum(1 for r in resolved if r[0] is not None and r[0] <= r[1]), len(resolved))
+    report.resolution_met = _share(sum(1 for r in resolved if r[2] <= r[3]), len(resolved))
+    report.open_breached = session.scalar(select(func.count()).select_from(Ticket).where(breached_clause(until))) or 0
+
+    ratings = list(session.scalars(select(SurveyResponse.rating).where(SurveyResponse.created_at >= since,
+                                                                       SurveyResponse.created_at <= until)))
+    report.csat_responses = len(ratings)
+    report.csat_average = sum(ratings) / len(ratings) if ratings else None
+    report.csat_satisfied = _share(sum(1 for r in ratings if r >= 4), len(ratings))
+    return report
+

@@ -1,0 +1,22 @@
+"""The reports page: deflection, content gaps, articles, SLA compliance, satisfaction."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from ..auth import agent_required
+from ..db import get_session
+from ..domain.reports import build_report
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+PERIODS = (7, 30, 90, 365)
+
+
+@bp.get("/")
+@agent_required
+def overview():
+    """The numbers for the last 7, 30 (default), 90 or 365 days."""
+    days = request.args.get("days", type=int)
+    days = days if days in PERIODS else 30
+    return render_template("reports/overview.html", report=build_report(get_session(), days), days=days,
+                           periods=PERIODS)
