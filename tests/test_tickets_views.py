@@ -273,3 +273,9 @@ def test_permission_table(seeded_app, method, path, expected, role_index):
         version = versions["ticket"] if "{ticket}" in path else versions["other_ticket"]
         response = client.post(url, data={**data, "version": version, "csrf_token": token})
     assert response.status_code == expected[role_index], (method, url, role, response.status_code)
+
+
+def test_checking_for_answers_guesses_the_category_from_the_best_suggestion(client, auth):
+    auth.login(Role.CUSTOMER)
+    page = post_form(client, "/help", {**REQUEST, "category": "general", "action": "check"})
+    assert re.search(r'<option selected value="printers">|<option value="printers" selected>', page.text)

@@ -46,6 +46,12 @@
         seen[hit.slug] = true;
       }
     });
+    // Guess the category from the best suggestion while the customer has not chosen one.
+    var category = form.querySelector("select[name=category]");
+    if (results.length && category && (category.value === "general" || category.dataset.guessed === "1")) {
+      var known = Array.prototype.some.call(category.options, function (o) { return o.value === results[0].category; });
+      if (known) { category.value = results[0].category; category.dataset.guessed = "1"; }
+    }
     queryField.value = query;
     panel.hidden = false;
     none.hidden = results.length > 0;
@@ -68,6 +74,8 @@
     clearTimeout(timer);
     timer = setTimeout(update, 400);
   }
+  var categorySelect = form.querySelector("select[name=category]");
+  if (categorySelect) { categorySelect.addEventListener("change", function () { categorySelect.dataset.guessed = "0"; }); }
   subject.addEventListener("input", schedule);
   description.addEventListener("input", schedule);
 })();

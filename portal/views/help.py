@@ -77,6 +77,8 @@ def ask():
             return _create_ticket(form, query)
         hits, checked = suggest(query), True
         shown = list(dict.fromkeys(shown + [hit.slug for hit in hits]))
+        if hits and form.category.data == "general" and hits[0].category in CATEGORY_LABELS:
+            form.category.data = hits[0].category  # a good guess the customer can still change
     return render_template("help/ask.html", form=form, hits=hits, checked=checked, query=query, shown=shown)
 
 
@@ -131,4 +133,5 @@ def api_suggest():
     hits = suggest(query)
     return jsonify(query=query, results=[{
         "slug": hit.slug, "title": hit.title, "url": url_for("public.article", slug=hit.slug),
-        "lang": hit.lang, "section": hit.heading, "snippet": hit.snippet, "score": hit.score} for hit in hits])
+        "lang": hit.lang, "category": hit.category, "section": hit.heading, "snippet": hit.snippet,
+        "score": hit.score} for hit in hits])
