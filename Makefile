@@ -39,8 +39,9 @@ extract-messages: $(BIN)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output -o portal/translations/messages.pot .
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations
 
+# Retrieval quality of the default ranking and the two baselines on every dev pack, as a Markdown table.
 bench-quality: $(BIN)/.installed
-	for pack in ../shared/bench/dev/*/; do HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval $$pack; done
+	HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval ../shared/bench/dev/*/ --compare --table
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

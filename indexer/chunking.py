@@ -108,3 +108,18 @@ def chunk_article(article: Article, max_chars: int = DEFAULT_MAX_CHARS) -> list[
     if not chunks:
         chunks.append(Chunk(article.slug, 0, "", article.title))
     return chunks
+
+
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+PASSAGE_SENTENCES = 2
+
+
+def passages(chunk: Chunk, title: str, sentences: int = PASSAGE_SENTENCES) -> list[str]:
+    """Overlapping windows of a few sentences of a chunk, each prefixed with the article title.
+
+    A question usually asks about one or two sentences of a section; the multilingual model matches
+    it far better against such a window than against the whole section, whose meaning it averages.
+    """
+    parts = [s for s in _SENTENCE_RE.split(chunk.text) if s.strip()] or [chunk.text]
+    windows = range(max(1, len(parts) - sentences + 1))
+    return [f"{title}. {' '.join(parts[i:i + sentences])}" for i in windows]

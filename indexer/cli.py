@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 from .articles import ArticleFormatError, read_articles
-from .embedders import BACKENDS, make_embedder
+from .embedders import make_embedder, make_embedders
 from .index import IndexProblem, KnowledgeIndex
+from .ranking import DEFAULT_RANKING, RANKINGS, get_ranking
 
 
-def _add_embedder_options(parser: argparse.ArgumentParser, default_backend: str | None = "use") -> None:
-    parser.add_argument("--backend", choices=BACKENDS, default=default_backend,
-                        help="embedding backend (default: %(default)s)")
+def _add_ranking_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", choices=RANKINGS, default=DEFAULT_RANKING,
+                        help="ranking configuration (default: %(default)s)")
     parser.add_argument("--model", default="",
                         help="sentence-transformers model name or local path (default: bundled all-MiniLM-L6-v2)")
 
@@ -22,22 +23,27 @@ def _add_embedder_options(parser: argparse.ArgumentParser, default_backend: str 
 def cmd_build(args) -> int:
     """Index a directory of articles into one index file."""
     articles = [a for a in read_articles(args.articles) if a.status == "published"]
-    index = KnowledgeIndex.create(make_embedder(args.backend, args.model))
+    ranking = get_ranking(args.config)
+    index = KnowledgeIndex.create(ranking, make_embedders(ranking, args.model))
     index.build(articles, progress=not args.quiet)
     index.save(args.out)
     info = index.info()
-    print(f"Indexed {info['articles']} articles as {info['chunks']} chunks with "
-          f"{info['backend']} / {info['model']} in {info['build_seconds']} s -> {args.out}")
+    print(f"Indexed {info['articles']} articles as {info['chunks']} chunks with the {ranking.name} ranking "
+          f"({index.signature()}) in {info['build_seconds']} s -> {args.out}")
     return 0
 
 
 def cmd_query(args) -> int:
     """Search a saved index with the embedder it was built with."""
     meta = KnowledgeIndex.read_info(args.index)
-    index = KnowledgeIndex.load(args.index, make_embedder(meta["backend"], meta["model"]))
+    embedders = {backend: make_embedder(backend, field["model"]) for backend, field in meta["fields"].items()}
+    index = KnowledgeIndex.load(args.index, embedders)
     for rank, hit in enumerate(index.search(args.text, k=args.k, lang=args.lang), 1):
         section = f" > {hit.heading}" if hit.heading else ""
         print(f"{rank}. [{hit.score:.3f}] {hit.slug} ({hit.lang}) {hit.title}{section}")
+        why = ", ".join(f"{name} {value:+.2f}" for name, value in hit.retrievers.items())
+        keywords = f"; keywords: {', '.join(hit.keywords)}" if hit.keywords else ""
+        print(f"   why: {why}{keywords}")
         print(f"   {hit.snippet}")
     return 0
 
@@ -49,22 +55,37 @@ def cmd_info(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    """Evaluate retrieval on a benchmark pack."""
-    from .evaluate import evaluate_pack
+    """Evaluate retrieval on a benchmark pack (optionally against the baselines)."""
+    from .evaluate import evaluate_with_baselines, format_result, markdown_table
 
-    result = evaluate_pack(args.pack, make_embedder(args.backend, args.model))
-    print(f"{result['pack']}: {result['articles']} articles, {result['queries']} queries, "
-          f"config {result['config']}")
-    print(f"  Recall@1 {result['recall@1']:.3f}  Recall@5 {result['recall@5']:.3f}  "
-          f"MRR@10 {result['mrr@10']:.3f}  latency p50 {result['latency_ms']['p50']} ms "
-          f"p95 {result['latency_ms']['p95']} ms")
+    results = []
+    for pack in args.packs:
+        result = evaluate_with_baselines(pack, args.config, args.model, compare=args.compare)
+        results.append(result)
+        print(format_result(result), flush=True)
+    if args.table:
+        print()
+        print(markdown_table(results))
     if args.json:
-        print(json.dumps(result))
+        for result in results:
+            print(json.dumps(result))
+    return 0
+
+
+def cmd_tune(args) -> int:
+    """Choose a ranking's weights per language pair on benchmark packs, by MRR@10."""
+    from .evaluate import tune_weights
+
+    ranking = get_ranking(args.config)
+    best = tune_weights(args.packs, ranking, make_embedders(ranking, args.model))
+    for pair, found in best.items():
+        weights = ", ".join(f"{name} {w:.2f}" for name, w in found["weights"].items())
+        print(f"{pair}: {weights}  (MRR@10 {found['mrr@10']:.4f} on {found['pack']})")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its four sub-commands."""
+    """The argument parser with its sub-commands."""
     parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -72,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("articles", type=Path, help="directory of <slug>.md articles (or a bench pack)")
     build.add_argument("--out", type=Path, default=Path("instance/index.npz"), help="index file to write")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_embedder_options(build)
+    _add_ranking_options(build)
     build.set_defaults(func=cmd_build)
 
     query = sub.add_parser("query", help="search an index")
@@ -87,10 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     evaluate = sub.add_parser("eval", help="measure retrieval on a benchmark pack")
-    evaluate.add_argument("pack", type=Path, help="pack directory (articles/ and queries.jsonl)")
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object on the last line")
-    _add_embedder_options(evaluate)
+    evaluate.add_argument("packs", type=Path, nargs="+", metavar="pack",
+                          help="pack directory (articles/ and queries.jsonl); several are evaluated in turn")
+    evaluate.add_argument("--table", action="store_true",
+                          help="end with a Markdown table of every pack, with the date and machine")
+    evaluate.add_argument("--compare", action="store_true",
+                          help="also run the baselines: bm25 and plain dense sentence-transformers")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object per pack on the last lines")
+    _add_ranking_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
+
+    tune = sub.add_parser("tune", help="choose a ranking's weights per language pair on benchmark packs")
+    tune.add_argument("packs", type=Path, nargs="+", help="pack directories")
+    _add_ranking_options(tune)
+    tune.set_defaults(func=cmd_tune)
     return parser
 
 

@@ -178,3 +178,8 @@ def make_embedder(backend: str, model: str = "", threads: int | None = None) -> 
     if backend == "fake":
         return FakeEmbedder(int(model) if model and model.isdigit() else 256)
     raise ValueError(f"unknown embedder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def make_embedders(ranking, model: str = "", threads: int | None = None) -> dict[str, Embedder]:
+    """One embedder per dense backend a ranking uses (``model``: the sentence-transformers model)."""
+    return {dense.backend: make_embedder(dense.backend, model, threads) for dense in ranking.dense}

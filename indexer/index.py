@@ -1,12 +1,12 @@
-"""The knowledge index: article chunks, their vectors and the metadata to trust a saved index.
+"""The knowledge index: article chunks, their vectors, their keywords and the metadata to trust a saved index.
 
 This is the one interface the portal uses:
 
-    index = KnowledgeIndex.create(embedder)
+    index = KnowledgeIndex.create(get_ranking("hybrid"), embedders)   # embedders: {backend: Embedder}
     index.build(articles)            # or index.upsert(article) / index.remove(slug)
     hits = index.search("my laptop disk is full", k=5)
     index.save(path)
-    index = KnowledgeIndex.load(path, embedder)   # refuses an index built with another model
+    index = KnowledgeIndex.load(path, embedders)   # refuses an index built with other models
 """
 
 from __future__ import annotations
@@ -24,11 +24,14 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .articles import Article
-from .chunking import DEFAULT_MAX_CHARS, Chunk, chunk_article
+from .chunking import DEFAULT_MAX_CHARS, Chunk, chunk_article, passages
 from .embedders import Embedder
+from .language import detect_language
+from .lexical import LexicalIndex
+from .ranking import CANDIDATES, LEXICAL, Ranking, fuse, get_ranking
 from .store import VectorStore
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ENCODE_BATCH = 64
 
 
@@ -37,7 +40,7 @@ class IndexProblem(Exception):
 
 
 class IndexMismatchError(IndexProblem):
-    """The saved index was built with another embedding model than the one configured."""
+    """The saved index was built with another ranking or embedding model than the one configured."""
 
 
 class IndexMissingError(IndexProblem):
@@ -55,7 +58,9 @@ class ArticleEntry:
     visibility: str
     tags: list[str]
     content_hash: str
+    doc_id: int = 0
     chunk_ids: list[int] = field(default_factory=list)
+    vector_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -70,7 +75,12 @@ class ChunkEntry:
 
 @dataclass
 class SearchHit:
-    """One article in the results, with the section that matched best."""
+    """One article in the results, with the section that matched best and why it matched.
+
+    ``score`` is the fused score (a weighted sum of standardised retriever scores; higher is better,
+    comparable within one query). ``semantic`` is the best cosine similarity of the first dense model
+    (None when it did not propose the article), ``keywords`` the query's words the article contains.
+    """
 
     slug: str
     title: str
@@ -80,6 +90,9 @@ class SearchHit:
     heading: str
     snippet: str
     score: float
+    semantic: float | None = None
+    keywords: list[str] = field(default_factory=list)
+    retrievers: dict[str, float] = field(default_factory=dict)
 
 
 def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
@@ -107,77 +120,142 @@ def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
     return f"{prefix}{snippet}{suffix}"
 
 
-class KnowledgeIndex:
-    """Chunks of published articles, embedded and searchable, updatable one article at a time."""
+def _embedding_units(field_unit: str, title: str, chunks: list[Chunk]) -> tuple[list[str], list[int]]:
+    """The texts a dense retriever embeds for an article's chunks, and the chunk ordinal of each."""
+    texts, owners = [], []
+    for ordinal, chunk in enumerate(chunks):
+        pieces = passages(chunk, title) if field_unit == "passage" else [chunk.embedding_text(title)]
+        texts.extend(pieces)
+        owners.extend([ordinal] * len(pieces))
+    return texts, owners
 
-    def __init__(self, embedder: Embedder, store: VectorStore, meta: dict,
-                 articles: dict[str, ArticleEntry], chunks: dict[int, ChunkEntry], next_id: int):
-        self.embedder = embedder
-        self.store = store
+
+@dataclass
+class Candidates:
+    """One retriever's proposals for a query: article slug -> (raw score, best chunk id or -1)."""
+
+    found: dict[str, tuple[float, int]]
+    pad_to: int = 0
+
+
+class KnowledgeIndex:
+    """Published articles, searchable by meaning and by keywords, updatable one article at a time."""
+
+    def __init__(self, ranking: Ranking, embedders: dict[str, Embedder], meta: dict,
+                 articles: dict[str, ArticleEntry], chunks: dict[int, ChunkEntry], next_id: int,
+                 stores: dict[str, VectorStore], owners: np.ndarray, lexical: LexicalIndex | None):
+        self.ranking = ranking
+        self.embedders = embedders
         self.meta = meta
         self.articles = articles
         self.chunks = chunks
         self.next_id = next_id
+        self.stores = stores
+        self.owners = owners  # vector id -> chunk id
+        self.lexical = lexical
+        self._by_doc = {entry.doc_id: entry for entry in articles.values()}
 
     # ----- construction -------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, embedder: Embedder, max_chars: int = DEFAULT_MAX_CHARS) -> "KnowledgeIndex":
-        """An empty index for this embedder."""
+    def create(cls, ranking: Ranking | str, embedders: dict[str, Embedder],
+               max_chars: int = DEFAULT_MAX_CHARS) -> "KnowledgeIndex":
+        """An empty index for this ranking; ``embedders`` holds one embedder per dense backend it uses."""
+        ranking = get_ranking(ranking) if isinstance(ranking, str) else ranking
+        missing = [f.backend for f in ranking.dense if f.backend not in embedders]
+        if missing:
+            raise ValueError(f"ranking {ranking.name!r} needs an embedder for {', '.join(missing)}")
         meta = {
             "format": FORMAT_VERSION,
-            "backend": embedder.backend,
-            "model": embedder.model,
-            "dim": embedder.dim,
+            "ranking": ranking.name,
+            "fields": {f.backend: {"model": embedders[f.backend].model, "dim": embedders[f.backend].dim,
+                                   "unit": f.unit} for f in ranking.dense},
             "max_chars": max_chars,
             "built_at": None,
             "build_seconds": None,
         }
-        return cls(embedder, VectorStore(embedder.dim), meta, {}, {}, 1)
+        stores = {f.backend: VectorStore(embedders[f.backend].dim) for f in ranking.dense}
+        return cls(ranking, embedders, meta, {}, {}, 1, stores, np.zeros(0, np.int64),
+                   LexicalIndex() if ranking.lexical else None)
 
     @property
     def max_chars(self) -> int:
         return int(self.meta["max_chars"])
 
+    def signature(self) -> str:
+        """The ranking and the models: two indexes with equal signatures hold comparable vectors."""
+        return ranking_signature(self.ranking.name, {b: f["model"] for b, f in self.meta["fields"].items()})
+
     def build(self, articles: Iterable[Article], progress: bool = False) -> None:
         """Index all these articles, replacing whatever the index held."""
         started = time.perf_counter()
-        self.store = VectorStore(self.embedder.dim)
-        self.articles, self.chunks, self.next_id = {}, {}, 1
         articles = list(articles)
-        pending = [(article, chunk) for article in articles for chunk in chunk_article(article, self.max_chars)]
-        texts = [chunk.embedding_text(article.title) for article, chunk in pending]
-        vectors = self._encode_documents(texts, progress)
-        for article in articles:
-            self._remember_article(article)
-        ids = self._remember_chunks([chunk for _, chunk in pending])
-        self.store.add(ids, vectors)
+        prepared = [(article, chunk_article(article, self.max_chars)) for article in articles]
+        encoded = self._encode(prepared, progress)
+        self.stores = {f.backend: VectorStore(self.embedders[f.backend].dim) for f in self.ranking.dense}
+        self.lexical = LexicalIndex() if self.ranking.lexical else None
+        self.articles, self.chunks, self._by_doc, self.next_id = {}, {}, {}, 1
+        self.owners = np.zeros(0, np.int64)
+        for (article, chunks), vectors in zip(prepared, encoded):
+            self._add(article, chunks, vectors)
         self.meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.meta["build_seconds"] = round(time.perf_counter() - started, 3)
 
-    def _encode_documents(self, texts: list[str], progress: bool) -> np.ndarray:
+    def _encode(self, prepared: list[tuple[Article, list[Chunk]]], progress: bool) -> list[dict]:
+        """Per article, per dense backend: (vectors, chunk ordinal of each vector)."""
+        per_article: list[dict] = [{} for _ in prepared]
+        for dense in self.ranking.dense:
+            texts, owners, spans = [], [], []
+            for article, chunks in prepared:
+                unit_texts, unit_owners = _embedding_units(dense.unit, article.title, chunks)
+                spans.append((len(texts), len(texts) + len(unit_texts)))
+                texts.extend(unit_texts)
+                owners.extend(unit_owners)
+            vectors = self._encode_texts(self.embedders[dense.backend], texts,
+                                         f"Embedding {dense.unit}s ({dense.backend})" if progress else None)
+            owners = np.asarray(owners, np.int64)
+            for slot, (start, end) in enumerate(spans):
+                per_article[slot][dense.backend] = (vectors[start:end], owners[start:end])
+        return per_article
+
+    @staticmethod
+    def _encode_texts(embedder: Embedder, texts: list[str], progress_label: str | None) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+            return np.zeros((0, embedder.dim), dtype=np.float32)
         batches = range(0, len(texts), ENCODE_BATCH)
-        if progress:
+        if progress_label:
             from tqdm import tqdm
 
-            batches = tqdm(batches, desc="Embedding chunks", unit="batch", total=len(batches))
-        return np.vstack([self.embedder.encode_documents(texts[i:i + ENCODE_BATCH]) for i in batches])
+            batches = tqdm(batches, desc=progress_label, unit="batch", total=len(batches))
+        return np.vstack([embedder.encode_documents(texts[i:i + ENCODE_BATCH]) for i in batches])
 
-    def _remember_article(self, article: Article) -> ArticleEntry:
-        entry = ArticleEntry(article.slug, article.title, article.lang, article.category,
-                             article.visibility, list(article.tags), article.content_hash())
-        self.articles[article.slug] = entry
-        return entry
-
-    def _remember_chunks(self, chunks: list[Chunk]) -> np.ndarray:
-        ids = np.arange(self.next_id, self.next_id + len(chunks), dtype=np.int64)
-        self.next_id += len(chunks)
-        for chunk_id, chunk in zip(ids, chunks):
-            self.chunks[int(chunk_id)] = ChunkEntry(chunk.slug, chunk.ordinal, chunk.heading, chunk.text)
-            self.articles[chunk.slug].chunk_ids.append(int(chunk_id))
+    def _new_ids(self, count: int) -> np.ndarray:
+        ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
+        self.next_id += count
         return ids
+
+    def _add(self, article: Article, chunks: list[Chunk], vectors: dict) -> None:
+        entry = ArticleEntry(article.slug, article.title, article.lang, article.category,
+                             article.visibility, list(article.tags), article.content_hash(),
+                             int(self._new_ids(1)[0]))
+        chunk_ids = self._new_ids(len(chunks))
+        for chunk_id, chunk in zip(chunk_ids.tolist(), chunks):
+            self.chunks[chunk_id] = ChunkEntry(chunk.slug, chunk.ordinal, chunk.heading, chunk.text)
+        entry.chunk_ids = chunk_ids.tolist()
+        for backend, (field_vectors, ordinals) in vectors.items():
+            ids = self._new_ids(len(field_vectors))
+            if len(ids):
+                if ids[-1] >= len(self.owners):
+                    grown = np.full(max(int(ids[-1]) + 1, 2 * len(self.owners)), -1, np.int64)
+                    grown[:len(self.owners)] = self.owners
+                    self.owners = grown
+                self.owners[ids] = chunk_ids[ordinals]
+            self.stores[backend].add(ids, field_vectors)
+            entry.vector_ids.extend(ids.tolist())
+        if self.lexical is not None:
+            self.lexical.add(entry.doc_id, lexical_text(article), article.lang)
+        self.articles[article.slug] = entry
+        self._by_doc[entry.doc_id] = entry
 
     def upsert(self, article: Article) -> bool:
         """Add or replace one article without a rebuild; returns False when it was already current."""
@@ -186,10 +264,9 @@ class KnowledgeIndex:
             return False
         chunks = chunk_article(article, self.max_chars)
         # Embed first: if the model fails, the index still holds the previous version intact.
-        vectors = self._encode_documents([c.embedding_text(article.title) for c in chunks], progress=False)
+        vectors = self._encode([(article, chunks)], progress=False)[0]
         self.remove(article.slug)
-        self._remember_article(article)
-        self.store.add(self._remember_chunks(chunks), vectors)
+        self._add(article, chunks, vectors)
         return True
 
     def remove(self, slug: str) -> bool:
@@ -197,7 +274,12 @@ class KnowledgeIndex:
         entry = self.articles.pop(slug, None)
         if entry is None:
             return False
-        self.store.remove(entry.chunk_ids)
+        self._by_doc.pop(entry.doc_id, None)
+        for store in self.stores.values():
+            store.remove(entry.vector_ids)
+        self.owners[[i for i in entry.vector_ids if i < len(self.owners)]] = -1
+        if self.lexical is not None:
+            self.lexical.remove(entry.doc_id)
         for chunk_id in entry.chunk_ids:
             self.chunks.pop(chunk_id, None)
         return True
@@ -205,52 +287,104 @@ class KnowledgeIndex:
     # ----- search -------------------------------------------------------------------------------
 
     def search(self, query: str, k: int = 5, lang: str | None = None,
-               allow: Callable[[ArticleEntry], bool] | None = None) -> list[SearchHit]:
-        """The k best articles for a query, each with its best-matching section.
+               allow: Callable[[ArticleEntry], bool] | None = None,
+               query_lang: str | None = None) -> list[SearchHit]:
+        """The k best articles for a query, each with its best-matching section and why it matched.
 
         ``lang`` keeps only articles in that language; ``allow`` filters articles (e.g. internal ones
-        for a customer). Results are distinct articles, best first.
+        for a customer). ``query_lang`` is the language to assume when the query itself does not tell
+        (a single word); by default it is detected, English when in doubt.
         """
-        if not self.chunks or k <= 0:
+        if not self.articles or k <= 0:
             return []
-        query_vector = self.embedder.encode_queries([query])
+        qlang = detect_language(query, query_lang or "en")
+        proposals = self.propose(query, self.ranking.needed(qlang), max(CANDIDATES, k), lang, allow)
+        contributions = fuse(self.ranking, qlang,
+                             {name: ({slug: raw for slug, (raw, _) in p.found.items()}, p.pad_to)
+                              for name, p in proposals.items()},
+                             {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found})
+        fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
+        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        return [self._hit(slug, score, query, proposals, contributions[slug]) for slug, score in ranked]
+
+    def propose(self, query: str, retrievers: list[str], depth: int = CANDIDATES, lang: str | None = None,
+                allow: Callable[[ArticleEntry], bool] | None = None) -> dict[str, "Candidates"]:
+        """Each named retriever's best ``depth`` articles for the query (before fusion)."""
 
         def keep(entry: ArticleEntry) -> bool:
             return (lang is None or entry.lang == lang) and (allow is None or allow(entry))
 
-        fetch = min(self.store.count, max(k * 10, 200))
+        proposals: dict[str, Candidates] = {}
+        for dense in self.ranking.dense:
+            if dense.backend in retrievers:
+                proposals[dense.backend] = self._dense_candidates(dense.backend, query, depth, keep)
+        if self.lexical is not None and LEXICAL in retrievers:
+            proposals[LEXICAL] = self._lexical_candidates(query, depth, keep)
+        return proposals
+
+    def _dense_candidates(self, backend: str, query: str, depth: int, keep) -> Candidates:
+        store = self.stores[backend]
+        if store.count == 0:
+            return Candidates({})
+        query_vector = self.embedders[backend].encode_queries([query])
+        per_article = max(1, store.count // max(1, len(self.articles)))
+        fetch = min(store.count, depth * per_article * 2)
         while True:
-            scores, ids = self.store.search(query_vector, fetch)
+            scores, ids = store.search(query_vector, fetch)
             best: dict[str, tuple[float, int]] = {}
-            for score, chunk_id in zip(scores[0], ids[0]):
-                if chunk_id < 0:
+            for score, vector_id in zip(scores[0].tolist(), ids[0].tolist()):
+                if vector_id < 0:
                     continue
-                chunk = self.chunks[int(chunk_id)]
-                if chunk.slug in best or not keep(self.articles[chunk.slug]):
+                chunk_id = int(self.owners[vector_id])
+                chunk = self.chunks.get(chunk_id)
+                if chunk is None or chunk.slug in best or not keep(self.articles[chunk.slug]):
                     continue
-                best[chunk.slug] = (float(score), int(chunk_id))
-            if len(best) >= k or fetch >= self.store.count:
+                best[chunk.slug] = (score, chunk_id)
+                if len(best) >= depth:
+                    break
+            if len(best) >= depth or fetch >= store.count:
+                return Candidates(best)
+            fetch = min(store.count, fetch * 4)
+
+    def _lexical_candidates(self, query: str, depth: int, keep) -> Candidates:
+        allowed = np.zeros(self.next_id, dtype=bool)
+        reachable = [entry.doc_id for entry in self.articles.values() if keep(entry)]
+        allowed[reachable] = True
+        doc_ids, scores = self.lexical.top(query, depth, allowed)
+        found = {self._by_doc[d].slug: (s, -1) for d, s in zip(doc_ids.tolist(), scores.tolist())}
+        return Candidates(found, pad_to=min(depth, len(reachable)))
+
+    def _hit(self, slug: str, score: float, query: str, proposals: dict[str, Candidates],
+             contributions: dict[str, float]) -> SearchHit:
+        entry = self.articles[slug]
+        chunk_id, semantic = -1, None
+        for dense in self.ranking.dense:  # the section the first dense model liked best
+            found = proposals.get(dense.backend)
+            if found is not None and slug in found.found:
+                raw, chunk_id = found.found[slug]
+                semantic = round(raw, 4)
                 break
-            fetch = self.store.count
-        ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
-        hits = []
-        for slug, (score, chunk_id) in ranked:
-            entry, chunk = self.articles[slug], self.chunks[chunk_id]
-            hits.append(SearchHit(slug, entry.title, entry.lang, entry.category, entry.visibility,
-                                  chunk.heading, make_snippet(chunk.text, query), round(score, 4)))
-        return hits
+        keywords = self.lexical.matched_words(entry.doc_id, query) if self.lexical is not None else []
+        if chunk_id < 0:  # only the keywords found it: the first section that has one of them
+            lowered = [w.lower() for w in keywords]
+            chunk_id = next((c for c in entry.chunk_ids
+                             if any(w in self.chunks[c].text.lower() for w in lowered)), entry.chunk_ids[0])
+        chunk = self.chunks[chunk_id]
+        return SearchHit(slug, entry.title, entry.lang, entry.category, entry.visibility, chunk.heading,
+                         make_snippet(chunk.text, query), round(score, 4), semantic, keywords,
+                         {name: round(value, 4) for name, value in contributions.items()})
 
     # ----- persistence --------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """Identifies the indexed content and model: equal fingerprints mean nothing to rebuild."""
-        return content_fingerprint(
-            ((slug, entry.content_hash) for slug, entry in self.articles.items()),
-            self.meta["backend"], self.meta["model"], self.max_chars)
+        """Identifies the indexed content and models: equal fingerprints mean nothing to rebuild."""
+        return content_fingerprint(((slug, entry.content_hash) for slug, entry in self.articles.items()),
+                                   self.signature(), self.max_chars)
 
     def info(self) -> dict:
         """Metadata plus counts, as saved beside the index."""
         return {**self.meta, "articles": len(self.articles), "chunks": len(self.chunks),
+                "vectors": {backend: store.count for backend, store in self.stores.items()},
                 "fingerprint": self.fingerprint()}
 
     def save(self, path: Path) -> None:
@@ -263,10 +397,13 @@ class KnowledgeIndex:
             "articles": [asdict(a) for a in self.articles.values()],
             "chunks": {str(i): asdict(c) for i, c in self.chunks.items()},
         }
+        arrays = {f"faiss_{i}": store.to_bytes() for i, store in enumerate(self.stores.values())}
+        if self.lexical is not None:
+            arrays.update(self.lexical.to_arrays())
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, faiss=self.store.to_bytes(),
+                np.savez(handle, owners=self.owners, **arrays,
                          state=np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8))
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -282,26 +419,40 @@ class KnowledgeIndex:
         return _read_state(Path(path))[0]["meta"]
 
     @classmethod
-    def load(cls, path: Path, embedder: Embedder) -> "KnowledgeIndex":
-        """Load a saved index; refuse it if it was built with another embedder than ``embedder``."""
+    def load(cls, path: Path, embedders: dict[str, Embedder]) -> "KnowledgeIndex":
+        """Load a saved index; refuse it if it was built with other models than ``embedders``."""
         path = Path(path)
         state, data = _read_state(path)
         meta = state["meta"]
-        wanted = (embedder.backend, embedder.model)
-        if (meta.get("backend"), meta.get("model")) != wanted or int(meta.get("dim", -1)) != embedder.dim:
-            raise IndexMismatchError(
-                f"The index {path} was built with {meta.get('backend')} / {meta.get('model')} "
-                f"({meta.get('dim')} dimensions), but the configured embedder is {wanted[0]} / {wanted[1]} "
-                f"({embedder.dim} dimensions). Rebuild it (`flask index build` or "
-                f"`python -m indexer build`) instead of mixing two models' vectors.")
-        store = VectorStore.from_bytes(data["faiss"], int(meta["dim"]))
+        ranking = get_ranking(meta["ranking"])
+        for backend, saved in meta["fields"].items():
+            embedder = embedders.get(backend)
+            if embedder is None or embedder.model != saved["model"] or embedder.dim != int(saved["dim"]):
+                configured = (f"{embedder.backend} / {embedder.model} ({embedder.dim} dimensions)"
+                              if embedder is not None else "no such model")
+                raise IndexMismatchError(
+                    f"The index {path} was built with {backend} / {saved['model']} ({saved['dim']} dimensions) "
+                    f"for the ranking {ranking.name!r}, but the configuration has {configured}. Rebuild it "
+                    f"(`flask index build` or `python -m indexer build`) instead of mixing two models' vectors.")
+        stores = {backend: VectorStore.from_bytes(data[f"faiss_{i}"], int(meta["fields"][backend]["dim"]))
+                  for i, backend in enumerate(meta["fields"])}
         articles = {a["slug"]: ArticleEntry(**a) for a in state["articles"]}
         chunks = {int(i): ChunkEntry(**c) for i, c in state["chunks"].items()}
-        if store.count != len(chunks):
-            raise IndexMissingError(f"The index {path} is inconsistent ({store.count} vectors, "
-                                    f"{len(chunks)} chunks); rebuild it.")
-        meta = {k: v for k, v in meta.items() if k not in ("articles", "chunks", "fingerprint")}
-        return cls(embedder, store, meta, articles, chunks, int(state["next_id"]))
+        expected = sum(len(a.vector_ids) for a in articles.values())
+        if sum(store.count for store in stores.values()) != expected:
+            raise IndexMissingError(f"The index {path} is inconsistent (vectors and articles differ); "
+                                    f"rebuild it.")
+        lexical = LexicalIndex.from_arrays(data) if ranking.lexical else None
+        meta = {k: v for k, v in meta.items() if k not in ("articles", "chunks", "vectors", "fingerprint")}
+        return cls(ranking, {b: embedders[b] for b in meta["fields"]}, meta, articles, chunks,
+                   int(state["next_id"]), stores, np.asarray(data["owners"], np.int64), lexical)
+
+
+def lexical_text(article: Article) -> str:
+    """What BM25 indexes of an article: the title twice (it names the problem), the tags and the text."""
+    from .chunking import markdown_to_text
+
+    return f"{article.title}\n{article.title}\n{' '.join(article.tags)}\n{markdown_to_text(article.body)}"
 
 
 def _read_state(path: Path):
@@ -318,10 +469,15 @@ def _read_state(path: Path):
     return state, data
 
 
-def content_fingerprint(slug_hashes: Iterable[tuple[str, str]], backend: str, model: str,
+def ranking_signature(ranking: str, models: dict[str, str]) -> str:
+    """A ranking name and its models (backend -> model) as one string, for fingerprints."""
+    return "|".join([ranking, *(f"{backend}={model}" for backend, model in sorted(models.items()))])
+
+
+def content_fingerprint(slug_hashes: Iterable[tuple[str, str]], signature: str,
                         max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    """A hash of (slug, content hash) pairs and the model: what an index of that content would hold."""
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{backend}|{model}|{max_chars}".encode())
+    """A hash of (slug, content hash) pairs and the ranking's models: what an index of that content holds."""
+    digest = hashlib.sha256(f"{FORMAT_VERSION}|{signature}|{max_chars}".encode())
     for slug, content_hash in sorted(slug_hashes):
         digest.update(f"\n{slug}:{content_hash}".encode())
     return digest.hexdigest()

@@ -19,6 +19,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["MESA_SECRET_KEY"] == DEV_SECRET_KEY and not development:
         raise RuntimeError("MESA_SECRET_KEY is the development default; set it to a long random value "
                            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`).")
+    from indexer import RANKINGS
+
+    if app.config["MESA_RANKING"] not in RANKINGS:
+        raise RuntimeError(f"MESA_RANKING={app.config['MESA_RANKING']!r} is not a ranking; choose one of "
+                           f"{', '.join(RANKINGS)}.")
     app.config["SECRET_KEY"] = app.config["MESA_SECRET_KEY"]
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")

@@ -64,8 +64,9 @@ def index_build(force: bool, quiet: bool) -> None:
         click.echo(f"Index up to date: {search.index_path}")
         return
     info = search.rebuild(session, progress=not quiet)
-    click.echo(f"Indexed {info['articles']} articles as {info['chunks']} chunks with "
-               f"{info['backend']} / {info['model']} in {info['build_seconds']} s -> {search.index_path}")
+    models = ", ".join(f"{backend} / {field['model']}" for backend, field in info["fields"].items()) or "no model"
+    click.echo(f"Indexed {info['articles']} articles as {info['chunks']} chunks with the {info['ranking']} "
+               f"ranking ({models}) in {info['build_seconds']} s -> {search.index_path}")
 
 
 @index_cli.command("info")

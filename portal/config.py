@@ -35,11 +35,13 @@ SETTINGS: tuple[Setting, ...] = (
             "`postgresql+psycopg://user:password@host/dbname`."),
     Setting("INDEX_PATH", "",
             "The search index file. Empty: `index.npz` in MESA_INSTANCE_DIR."),
-    Setting("EMBEDDER", "use",
-            "Embedding backend: `use` (multilingual Universal Sentence Encoder, bundled), "
-            "`sentence-transformers` (see MESA_EMBEDDER_MODEL) or `fake` (tests only)."),
+    Setting("RANKING", "hybrid",
+            "How search ranks articles: `hybrid` (multilingual USE + the sentence-transformers model + BM25, "
+            "weighted per language pair; the best on the benchmarks), `use+bm25` (no torch), `use`, "
+            "`sentence-transformers`, `bm25`, or `fake` (tests only)."),
     Setting("EMBEDDER_MODEL", "",
-            "For `sentence-transformers`: a model name or local path. Empty: the bundled all-MiniLM-L6-v2."),
+            "The sentence-transformers model of the `hybrid` and `sentence-transformers` rankings: a model name "
+            "or local path. Empty: the bundled all-MiniLM-L6-v2."),
     Setting("ARTICLES_DIR", "articles",
             "Directory of the starter knowledge base imported by `make run`."),
     Setting("SEARCH_MAX_QUERY", 500, "Longest search query accepted, in characters.", int),

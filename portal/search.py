@@ -9,7 +9,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
+from flask_babel import get_locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,22 +34,22 @@ class SearchService:
     lock, on the newest file, so two workers publishing at once never drop each other's article.
     """
 
-    def __init__(self, index_path: Path, backend: str, model: str = "", embedder: indexer.Embedder | None = None):
+    def __init__(self, index_path: Path, ranking: str, model: str = ""):
         self.index_path = Path(index_path)
-        self.backend = backend
+        self.ranking = indexer.get_ranking(ranking)
         self.model = model
-        self._embedder = embedder
+        self._embedders: dict[str, indexer.Embedder] | None = None
         self._index: KnowledgeIndex | None = None
         self._loaded_stamp: tuple | None = None
         self._lock = threading.RLock()
         self._reloading: threading.Thread | None = None
 
     @property
-    def embedder(self) -> indexer.Embedder:
-        """The configured embedder (built on first use)."""
-        if self._embedder is None:
-            self._embedder = indexer.make_embedder(self.backend, self.model)
-        return self._embedder
+    def embedders(self) -> dict[str, indexer.Embedder]:
+        """The ranking's embedders by backend (objects only: a model loads on its first use)."""
+        if self._embedders is None:
+            self._embedders = indexer.make_embedders(self.ranking, self.model)
+        return self._embedders
 
     def file_stamp(self) -> tuple | None:
         """Identifies the index file on disk now (None when there is none)."""
@@ -61,7 +62,7 @@ class SearchService:
     def _load(self) -> None:
         stamp = self.file_stamp()
         try:
-            index = KnowledgeIndex.load(self.index_path, self.embedder)
+            index = KnowledgeIndex.load(self.index_path, self.embedders)
         except indexer.IndexProblem as exc:
             raise SearchUnavailable(str(exc)) from None
         with self._lock:
@@ -111,26 +112,36 @@ class SearchService:
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
-    def search(self, query: str, k: int, user: User | None, lang: str | None = None) -> list[indexer.SearchHit]:
+    def search(self, query: str, k: int, user: User | None, lang: str | None = None,
+               query_lang: str | None = None) -> list[indexer.SearchHit]:
         """The k best articles this user may read (internal articles only for agents).
 
+        ``query_lang`` is the language to assume when the query does not tell (the UI's, usually).
         Hits are checked against the database, so an index that lags behind (another worker's change not
         loaded yet) never shows an archived or deleted article.
         """
+        if query_lang is None and has_request_context():
+            query_lang = str(get_locale() or "")[:2] or None
         agent = user is not None and user.is_agent
-        hits = self.index().search(query, k=k, lang=lang,
+        hits = self.index().search(query, k=k, lang=lang, query_lang=query_lang,
                                    allow=None if agent else (lambda entry: entry.visibility == "public"))
         return _published_only(hits)
 
     def similar(self, text: str, k: int, user: User | None) -> list[indexer.SearchHit]:
-        """Published articles most similar in meaning to a text (for duplicate detection), with the score."""
-        return self.search(text[:2000], k, user)
+        """Published articles closest in meaning to a text (for duplicate detection), most similar first.
+
+        Ranked by ``semantic`` (the cosine similarity of the first dense model), not by the fused score:
+        a duplicate is a text that says the same, whatever words it uses.
+        """
+        hits = self.search(text[:2000], max(k, 10), user)
+        return sorted((h for h in hits if h.semantic is not None), key=lambda h: -h.semantic)[:k]
 
     def database_fingerprint(self, session: Session) -> str:
         """What an up-to-date index of the database's published articles would be stamped with."""
+        models = {f.backend: self.embedders[f.backend].model for f in self.ranking.dense}
         return indexer.content_fingerprint(
             ((a.slug, a.content_hash) for a in searchable_articles(session)),
-            self.embedder.backend, self.embedder.model)
+            indexer.ranking_signature(self.ranking.name, models))
 
     def is_current(self, session: Session) -> bool:
         """Whether the saved index holds exactly the published articles, embedded with the configured model."""
@@ -142,7 +153,7 @@ class SearchService:
 
     def rebuild(self, session: Session, progress: bool = False) -> dict:
         """Index every published article from scratch and save; returns the index metadata."""
-        index = KnowledgeIndex.create(self.embedder)
+        index = KnowledgeIndex.create(self.ranking, self.embedders)
         index.build([to_document(a) for a in searchable_articles(session)], progress=progress)
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
         with open(f"{self.index_path}.lock", "a+") as lock_file, self._lock:
@@ -188,8 +199,8 @@ def get_search() -> SearchService:
     return current_app.extensions["mesa_search"]
 
 
-def init_app(app: Flask, embedder: indexer.Embedder | None = None) -> None:
+def init_app(app: Flask) -> None:
     """Register the search service; nothing is loaded until the first search."""
     path = app.config["MESA_INDEX_PATH"] or str(Path(app.instance_path) / "index.npz")
-    app.extensions["mesa_search"] = SearchService(Path(path), app.config["MESA_EMBEDDER"],
-                                                  app.config["MESA_EMBEDDER_MODEL"], embedder)
+    app.extensions["mesa_search"] = SearchService(Path(path), app.config["MESA_RANKING"],
+                                                  app.config["MESA_EMBEDDER_MODEL"])

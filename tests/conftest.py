@@ -39,15 +39,15 @@ def reset_schema(url: str) -> None:
     engine.dispose()
 
 
-def make_test_app(directory: Path, url: str, embedder: str = "fake"):
-    """A Mesa app whose database, index and instance folder live in ``directory``; fake embedder by default.
+def make_test_app(directory: Path, url: str, ranking: str = "fake"):
+    """A Mesa app whose database, index and instance folder live in ``directory``; fake ranking by default.
     CSRF protection stays on, as in production: tests post the tokens the real forms carry."""
     return create_app({
         "TESTING": True,
         "MESA_INSTANCE_DIR": str(directory / "instance"),
         "MESA_DATABASE_URL": url,
         "MESA_INDEX_PATH": str(directory / "index.npz"),
-        "MESA_EMBEDDER": embedder,
+        "MESA_RANKING": ranking,
         "MESA_EMBEDDER_MODEL": "",
     })
 

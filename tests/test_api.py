@@ -9,11 +9,26 @@ def test_search_returns_articles_with_section_snippet_and_score(client):
     results = response.json["results"]
     assert 1 <= len(results) <= 3
     first = results[0]
-    assert set(first) == {"slug", "title", "url", "lang", "category", "section", "snippet", "score"}
+    assert set(first) == {"slug", "title", "url", "lang", "category", "section", "snippet", "score", "why"}
     assert first["url"] == f"/articles/{first['slug']}"
     assert any(r["slug"] in ("laptop-disk-full", "portatil-disco-lleno") for r in results)
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_each_result_says_why_it_matched(client):
+    first = client.get("/api/search?q=free+up+disk+space+on+my+laptop&k=3").json["results"][0]
+    why = first["why"]
+    assert why["section"] == first["section"]
+    assert {"disk", "laptop"} <= set(why["keywords"])
+    assert isinstance(why["semantic"], float) and 0 < why["semantic"] <= 1
+    assert set(why["retrievers"]) == {"fake", "bm25"}
+    assert sum(why["retrievers"].values()) == pytest.approx(first["score"], abs=1e-3)
+
+
+def test_search_page_shows_why_a_result_matched(client):
+    page = client.get("/search?q=free+up+disk+space+on+my+laptop", headers={"Accept-Language": "en"})
+    assert b"Words found:" in page.data and b"Similar in meaning" in page.data
 
 
 def test_lang_filters_the_articles(client):

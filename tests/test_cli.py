@@ -68,7 +68,7 @@ def test_index_build_skips_when_current_and_rebuilds_after_a_change(app, runner,
         session.commit()
     assert "Indexed" in invoke(runner, "index", "build", "--quiet")
     info = json.loads(invoke(runner, "index", "info"))
-    assert info["backend"] == "fake" and info["chunks"] > info["articles"] > 40
+    assert info["ranking"] == "fake" and info["chunks"] > info["articles"] > 40
 
 
 def test_users_demo_creates_four_accounts_once_and_prints_passwords(app, runner):
@@ -93,12 +93,13 @@ def test_users_create_rejects_bad_input_clearly(runner):
 
 def test_indexer_cli_build_info_query(tmp_path, capsys):
     out = tmp_path / "kb.npz"
-    assert indexer_main(["build", str(ARTICLES_DIR), "--out", str(out), "--backend", "fake", "--quiet"]) == 0
+    assert indexer_main(["build", str(ARTICLES_DIR), "--out", str(out), "--config", "fake", "--quiet"]) == 0
     assert indexer_main(["info", str(out)]) == 0
     info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
-    assert info["backend"] == "fake"
+    assert info["ranking"] == "fake" and info["fields"]["fake"]["model"] == "fake-256"
     assert indexer_main(["query", str(out), "printer queue stuck", "-k", "2"]) == 0
-    assert "1. [" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "1. [" in output and "why: fake " in output and "keywords: printer" in output
 
 
 def test_indexer_cli_reports_errors_without_a_traceback(tmp_path, capsys):
@@ -114,6 +115,8 @@ def test_indexer_cli_eval_reports_metrics_as_json(tmp_path, capsys):
     (pack / "queries.jsonl").write_text(
         '{"id": "1", "query": "vpn error", "lang": "en", "relevant": ["vpn"]}\n'
         '{"id": "2", "query": "printer jam", "lang": "en", "relevant": ["printer"]}\n')
-    assert indexer_main(["eval", str(pack), "--backend", "fake", "--json"]) == 0
+    assert indexer_main(["eval", str(pack), "--config", "fake", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (result["articles"], result["queries"], result["recall@1"], result["mrr@10"]) == (2, 2, 1.0, 1.0)
+    assert result["pack"] == "pack" and result["config"] == "fake"
+    assert set(result["latency_ms"]) == {"p50", "p95"} and "baselines" not in result

@@ -11,13 +11,17 @@ from indexer.store import VectorStore
 from tests.conftest import ARTICLES_DIR
 
 
+def fake_embedders():
+    return {"fake": FakeEmbedder()}
+
+
 def article(slug, title, body, lang="en", visibility="public"):
     return Article(slug=slug, title=title, lang=lang, body=body, visibility=visibility)
 
 
 @pytest.fixture
 def small_index():
-    index = KnowledgeIndex.create(FakeEmbedder())
+    index = KnowledgeIndex.create("fake", fake_embedders())
     index.build([
         article("vpn", "VPN connection", "## Fix\n\nRestart the VPN client and sign in again."),
         article("printer", "Printer jammed", "## Fix\n\nOpen the tray and remove the paper."),
@@ -56,18 +60,18 @@ def test_upsert_adds_and_replaces_one_article_without_rebuild(small_index):
     small_index.upsert(article("mfa", "Authenticator app", "## Fix\n\nUse the backup codes printed earlier."))
     assert small_index.search("backup codes", k=1)[0].slug == "mfa"
     assert small_index.articles["vpn"].chunk_ids == chunk_ids_before
-    assert small_index.store.count == len(small_index.chunks)
+    assert small_index.stores["fake"].count == len(small_index.chunks)
 
 
 def test_remove_takes_an_article_out_of_results(small_index):
     assert small_index.remove("printer") is True
     assert small_index.remove("printer") is False
     assert "printer" not in [h.slug for h in small_index.search("printer jammed paper", k=5)]
-    assert small_index.store.count == len(small_index.chunks)
+    assert small_index.stores["fake"].count == len(small_index.chunks)
 
 
 def test_filters_by_language_and_visibility():
-    index = KnowledgeIndex.create(FakeEmbedder())
+    index = KnowledgeIndex.create("fake", fake_embedders())
     index.build([article("vpn-en", "VPN", "VPN client"), article("vpn-es", "VPN", "cliente VPN", lang="es"),
                  article("vpn-internal", "VPN", "VPN client admin", visibility="internal")])
     assert {h.slug for h in index.search("VPN", k=5, lang="es")} == {"vpn-es"}
@@ -78,30 +82,32 @@ def test_filters_by_language_and_visibility():
 def test_save_and_load_give_the_same_results(small_index, tmp_path):
     path = tmp_path / "index.npz"
     small_index.save(path)
-    loaded = KnowledgeIndex.load(path, FakeEmbedder())
+    loaded = KnowledgeIndex.load(path, fake_embedders())
     assert [h.slug for h in loaded.search("guest network code", k=3)] == \
         [h.slug for h in small_index.search("guest network code", k=3)]
     # Ids stay stable across a reload: new chunks never reuse old ids.
     loaded.upsert(article("new", "New", "Brand new text"))
     assert min(loaded.articles["new"].chunk_ids) >= small_index.next_id
     info = KnowledgeIndex.read_info(path)
-    assert info["backend"] == "fake" and info["dim"] == 256 and info["articles"] == 3
-    assert info["chunks"] == small_index.store.count and info["built_at"]
+    assert info["ranking"] == "fake" and info["fields"]["fake"] == {"model": "fake-256", "dim": 256, "unit": "section"}
+    assert info["articles"] == 3 and info["chunks"] == info["vectors"]["fake"] == 3 and info["built_at"]
 
 
 def test_an_index_built_with_another_model_is_refused(small_index, tmp_path):
     path = tmp_path / "index.npz"
     small_index.save(path)
-    with pytest.raises(IndexMismatchError, match="built with fake / fake-256 .* configured embedder is fake / fake-64"):
-        KnowledgeIndex.load(path, FakeEmbedder(dim=64))
+    with pytest.raises(IndexMismatchError, match="built with fake / fake-256 .* configuration has fake / fake-64"):
+        KnowledgeIndex.load(path, {"fake": FakeEmbedder(dim=64)})
+    with pytest.raises(IndexMismatchError, match="configuration has no such model"):
+        KnowledgeIndex.load(path, {"use": FakeEmbedder()})
 
 
 def test_a_missing_or_corrupt_index_is_a_clear_error(tmp_path):
     with pytest.raises(IndexMissingError, match="No index at"):
-        KnowledgeIndex.load(tmp_path / "none.npz", FakeEmbedder())
+        KnowledgeIndex.load(tmp_path / "none.npz", fake_embedders())
     (tmp_path / "bad.npz").write_bytes(b"not an index")
     with pytest.raises(IndexMissingError, match="cannot be read"):
-        KnowledgeIndex.load(tmp_path / "bad.npz", FakeEmbedder())
+        KnowledgeIndex.load(tmp_path / "bad.npz", fake_embedders())
 
 
 def test_save_is_atomic_a_failed_write_leaves_the_old_index(small_index, tmp_path, monkeypatch):
@@ -118,12 +124,12 @@ def test_save_is_atomic_a_failed_write_leaves_the_old_index(small_index, tmp_pat
         small_index.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["index.npz"]  # no temporary file left behind
-    assert KnowledgeIndex.load(path, FakeEmbedder()).articles.keys() == {"vpn", "printer", "wifi"}
+    assert KnowledgeIndex.load(path, fake_embedders()).articles.keys() == {"vpn", "printer", "wifi"}
 
 
 def test_the_starter_kb_indexes_every_published_article():
     articles = [a for a in read_articles(ARTICLES_DIR) if a.status == "published"]
-    index = KnowledgeIndex.create(FakeEmbedder())
+    index = KnowledgeIndex.create("fake", fake_embedders())
     index.build(articles)
     assert set(index.articles) == {a.slug for a in articles}
     assert all(len(c.text) <= index.max_chars for c in index.chunks.values())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from indexer import KnowledgeIndex, make_embedder, read_articles
+from indexer import KnowledgeIndex, get_ranking, make_embedders, read_articles
 from tests.conftest import ARTICLES_DIR
 
 pytestmark = pytest.mark.real_model
@@ -17,15 +17,16 @@ PARAPHRASES = [
 ]
 
 
-def starter_index(backend: str) -> KnowledgeIndex:
-    index = KnowledgeIndex.create(make_embedder(backend))
+def starter_index(ranking_name: str) -> KnowledgeIndex:
+    ranking = get_ranking(ranking_name)
+    index = KnowledgeIndex.create(ranking, make_embedders(ranking))
     index.build([a for a in read_articles(ARTICLES_DIR) if a.status == "published"])
     return index
 
 
 @pytest.fixture(scope="module")
-def use_index():
-    return starter_index("use")
+def hybrid_index():
+    return starter_index("hybrid")
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +35,23 @@ def minilm_index():
 
 
 @pytest.mark.parametrize("query, expected", PARAPHRASES)
-def test_multilingual_model_finds_the_article_in_the_top_3(use_index, query, expected):
-    top = [hit.slug for hit in use_index.search(query, k=3)]
-    assert expected & set(top), f"{query!r} -> {top}"
+def test_the_default_ranking_finds_the_article_first(hybrid_index, query, expected):
+    top = [hit.slug for hit in hybrid_index.search(query, k=3)]
+    assert top[0] in expected, f"{query!r} -> {top}"
+
+
+@pytest.mark.parametrize("query, other_lang, expected", [
+    ("my phone changed and the verification codes no longer arrive", "es", "mfa-cambiar-de-movil"),
+    ("la impresora no imprime, el trabajo se queda en la cola", "en", "print-queue-stuck"),
+])
+def test_a_question_finds_the_article_in_the_other_language(hybrid_index, query, other_lang, expected):
+    top = [hit.slug for hit in hybrid_index.search(query, k=3, lang=other_lang)]
+    assert top[0] == expected, f"{query!r} -> {top}"
 
 
 def test_bundled_minilm_finds_english_paraphrases(minilm_index):
-    assert minilm_index.meta["model"] == "all-MiniLM-L6-v2" and minilm_index.meta["dim"] == 384
+    field = minilm_index.meta["fields"]["sentence-transformers"]
+    assert field["model"] == "all-MiniLM-L6-v2" and field["dim"] == 384
     top = [hit.slug for hit in minilm_index.search("my laptop disk is full", k=3)]
     assert "laptop-disk-full" in top
     top = [hit.slug for hit in minilm_index.search("I cannot connect to the VPN when working from home", k=3)]
@@ -56,7 +67,7 @@ def test_portal_api_with_the_default_model_puts_the_right_article_first(tmp_path
 
     app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path),
                       "MESA_DATABASE_URL": f"sqlite:///{tmp_path / 'mesa.db'}"})
-    assert app.config["MESA_EMBEDDER"] == "use"  # the default of `make run`
+    assert app.config["MESA_RANKING"] == "hybrid"  # the default of `make run`
     Base.metadata.create_all(app.extensions["mesa_engine"])
     with app.app_context():
         import_directory(get_session(), ARTICLES_DIR)

@@ -10,7 +10,7 @@ from portal.search import SearchService
 def worker(seeded_app) -> SearchService:
     """Another worker process's view of the same index file (its own loaded copy)."""
     first = seeded_app.extensions["mesa_search"]
-    return SearchService(first.index_path, first.backend, first.model)
+    return SearchService(first.index_path, first.ranking.name, first.model)
 
 
 def slugs(service, query, k=10):

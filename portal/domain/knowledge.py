@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import indexer
+from indexer import detect_language
 
 from .articles import add_revision, to_document
 from .errors import N_, Conflict, Invalid, NotAllowed
@@ -24,27 +25,9 @@ from .models import (Article, ArticleEvent, ArticleFeedback, ArticleRevision, Ar
 
 EDITABLE_BY_L1 = ("draft", "review")
 MAX_BODY = 100_000
-_STOPWORDS = {
-    "es": set("el la los las de del que y en un una por para con no se su al lo como más pero sus le ya o este "
-              "sí porque esta entre cuando muy sin sobre también me hasta hay donde quien desde todo nos "
-              "durante todos uno les ni contra otros ese eso ante ellos e esto mí antes algunos qué unos yo "
-              "otro otras otra él tanto esa estos mucho quienes nada muchos cual poco ella estar estas "
-              "algunas algo nosotros mi mis tú te ti tu tus ellas puedo puede tengo tiene cómo está".split()),
-    "en": set("the of and to in a is that for it as was with be by on not he this are or his from at which but "
-              "have an they you were her she there can all their has been if more when will would who so no "
-              "my i me do does did cannot can't how what your we our is are am it's don't doesn't".split()),
-}
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE_RE = re.compile(r"(?<![\w/])\+?\d[\d ()./-]{6,}\d(?!\w)")
 ARTICLE_LINK_RE = re.compile(r"/articles/([a-z0-9][a-z0-9-]*)")
-
-
-def detect_language(text: str) -> str:
-    """Spanish or English, by which language's common words the text uses more (English on a tie)."""
-    words = re.findall(r"[a-záéíóúñü']+", text.lower())
-    spanish = sum(word in _STOPWORDS["es"] for word in words) + 2 * sum(c in "ñ¿¡áéíóú" for c in text.lower())
-    english = sum(word in _STOPWORDS["en"] for word in words)
-    return "es" if spanish > english else "en"
 
 
 def slugify(text: str) -> str:

@@ -11,6 +11,13 @@ from .search_params import read_search_request
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
+def why_it_matched(hit) -> dict:
+    """Why a hit matched: its best section, the cosine similarity of the multilingual model, the query's
+    words it contains, and each retriever's weighted share of the score."""
+    return {"section": hit.heading, "semantic": hit.semantic, "keywords": hit.keywords,
+            "retrievers": hit.retrievers}
+
+
 @bp.get("/search")
 def search():
     """`GET /api/search?q=...&k=...&lang=...`: the best articles the caller may read, as JSON."""
@@ -27,5 +34,6 @@ def search():
             "section": hit.heading,
             "snippet": hit.snippet,
             "score": hit.score,
+            "why": why_it_matched(hit),
         } for hit in hits],
     )

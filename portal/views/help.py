@@ -19,6 +19,7 @@ from ..forms import HelpRequestForm
 from ..i18n import CATEGORY_LABELS
 from ..notifications import deliver_pending, notify_requester
 from ..search import get_search
+from .api import why_it_matched
 from ..tracking import browser_session_id
 
 bp = Blueprint("help", __name__)
@@ -134,4 +135,4 @@ def api_suggest():
     return jsonify(query=query, results=[{
         "slug": hit.slug, "title": hit.title, "url": url_for("public.article", slug=hit.slug),
         "lang": hit.lang, "category": hit.category, "section": hit.heading, "snippet": hit.snippet,
-        "score": hit.score} for hit in hits])
+        "score": hit.score, "why": why_it_matched(hit)} for hit in hits])

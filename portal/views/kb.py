@@ -36,7 +36,7 @@ def possible_duplicates(draft: knowledge.ArticleDraft, exclude: str | None = Non
         hits = get_search().similar(f"{draft.title}. {draft.body}", k=5, user=current_user)
     except SearchUnavailable:
         return []
-    return [hit for hit in hits if hit.slug != exclude and hit.score >= threshold]
+    return [hit for hit in hits if hit.slug != exclude and hit.semantic >= threshold]
 
 
 def update_search_index(article: Article) -> None:

@@ -52,7 +52,7 @@ def live_server(tmp_path_factory):
     reset_schema(url)
     # The real default model (multilingual USE, ~4 s to load and index the starter KB): a person's questions
     # in Spanish must find the right articles, as in `make run`.
-    app = make_test_app(directory, url, embedder="use")
+    app = make_test_app(directory, url, ranking="hybrid")
     seed(app)
     server = LiveServer(app)
     server.start()

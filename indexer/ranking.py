@@ -1,0 +1,147 @@
+"""How Mesa ranks: which retrievers a configuration runs and how their scores are combined.
+
+Each retriever gives its own candidates a score: cosine similarity for a dense model (best passage or
+section of the article), BM25 for keywords. Scores of different retrievers are not on one scale, so
+each retriever's scores are standardised over its own candidate list (z-scores: how far above that
+query's typical candidate an article is). An article's final score is a weighted sum of its z-scores,
+and the weights depend on the query's language and the article's: keywords only match across
+languages by accident (names, numbers), and the English model only understands English. Weights for
+each language pair sum to 1, so an English and a Spanish article compete on the same scale.
+
+Naive reciprocal-rank fusion gives a weak retriever the same say as a strong one; here a retriever
+that is useless for a language pair simply has weight 0 there (and is not even run when it is useless
+for every article the query could reach).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .language import LANGUAGES
+
+LEXICAL = "bm25"
+CANDIDATES = 100  # articles each retriever proposes; also the sample its scores are standardised on
+
+
+@dataclass(frozen=True)
+class DenseField:
+    """A dense retriever: an embedding backend and what it embeds ("passage": a few sentences, or
+    "section": a whole chunk)."""
+
+    backend: str
+    unit: str = "section"
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A named configuration: dense retrievers, whether BM25 runs, and the weights per language pair.
+
+    ``weights`` maps "query>article" language pairs ("es>en": Spanish query, English article) to
+    {retriever: weight}; retrievers are named by backend, or "bm25".
+    """
+
+    name: str
+    description: str
+    dense: tuple[DenseField, ...]
+    lexical: bool
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def retrievers(self) -> list[str]:
+        """The names of this configuration's retrievers, dense first."""
+        return [f.backend for f in self.dense] + ([LEXICAL] if self.lexical else [])
+
+    def weight(self, query_lang: str, article_lang: str, retriever: str) -> float:
+        """The share of a retriever in an article's score, for this pair of languages."""
+        pair = self.weights.get(f"{query_lang}>{article_lang}")
+        if pair is None:  # configurations with one retriever need no table
+            return 1.0 / len(self.retrievers)
+        total = sum(pair.values()) or 1.0
+        return pair.get(retriever, 0.0) / total
+
+    def needed(self, query_lang: str) -> list[str]:
+        """The retrievers whose scores count for a query in this language (the others are not run)."""
+        return [r for r in self.retrievers
+                if any(self.weight(query_lang, lang, r) > 0 for lang in LANGUAGES)]
+
+
+# Weights chosen on the dev packs (../shared/bench/dev) by MRR@10 over a grid (`python -m indexer tune`
+# does the same search): en>en on faq-en, es>es on wiki-es, es>en on wiki-es-en. en>es has no pack and
+# mirrors es>en. Around each optimum MRR@10 is flat (within ~0.001 over +-0.05 of each weight), so round
+# values were kept. The English model counts only when query and article are both English: it does not
+# understand Spanish (on es>en it added 0.012 MRR@10 for a 9 ms model call per Spanish query).
+HYBRID_WEIGHTS = {
+    "en>en": {"use": 0.1, "sentence-transformers": 0.8, LEXICAL: 0.1},
+    "es>es": {"use": 0.5, LEXICAL: 0.5},
+    "es>en": {"use": 0.85, LEXICAL: 0.15},
+    "en>es": {"use": 0.85, LEXICAL: 0.15},
+}
+MULTILINGUAL_WEIGHTS = {
+    "en>en": {"use": 0.7, LEXICAL: 0.3},
+    "es>es": {"use": 0.5, LEXICAL: 0.5},
+    "es>en": {"use": 0.85, LEXICAL: 0.15},
+    "en>es": {"use": 0.85, LEXICAL: 0.15},
+}
+
+RANKINGS: dict[str, Ranking] = {r.name: r for r in (
+    Ranking("hybrid", "multilingual USE on passages + the sentence-transformers model (English by default) "
+            "on sections + BM25, weighted per language pair",
+            (DenseField("use", "passage"), DenseField("sentence-transformers", "section")), True,
+            HYBRID_WEIGHTS),
+    Ranking("use+bm25", "multilingual USE on passages + BM25 (no torch needed)",
+            (DenseField("use", "passage"),), True, MULTILINGUAL_WEIGHTS),
+    Ranking("use", "multilingual USE alone, on passages", (DenseField("use", "passage"),), False),
+    Ranking("sentence-transformers", "the sentence-transformers model alone, on sections (cosine)",
+            (DenseField("sentence-transformers", "section"),), False),
+    Ranking("bm25", "BM25 alone, stemmed in each article's language", (), True),
+    Ranking("fake", "tests only: the fake hashed-words embedder on sections + BM25",
+            (DenseField("fake", "section"),), True,
+            {pair: {"fake": w["use"], LEXICAL: w[LEXICAL]} for pair, w in MULTILINGUAL_WEIGHTS.items()}),
+)}
+DEFAULT_RANKING = "hybrid"
+
+
+def get_ranking(name: str) -> Ranking:
+    """The configuration of that name; a clear error for an unknown one."""
+    try:
+        return RANKINGS[name]
+    except KeyError:
+        raise ValueError(f"unknown ranking {name!r}; choose one of {', '.join(RANKINGS)}") from None
+
+
+def standardise(scores: np.ndarray, pad_to: int = 0) -> tuple[np.ndarray, float]:
+    """z-scores of one retriever's candidate scores, and the z-score of an article it did not propose.
+
+    ``pad_to``: for BM25, the candidates are only the articles sharing a word with the query; the
+    others score 0 and are counted as zeros up to that many, so three weak matches are not mistaken
+    for three strong ones. For a dense retriever (no padding) a missing article is put at the lowest
+    candidate's score, an upper bound of its own.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not len(scores):
+        return scores, 0.0
+    padded = np.concatenate([scores, np.zeros(max(0, pad_to - len(scores)))])
+    mean, std = float(padded.mean()), float(padded.std())
+    std = std if std > 1e-9 else 1.0
+    floor = 0.0 if pad_to else float(scores.min())
+    return (scores - mean) / std, (floor - mean) / std
+
+
+def fuse(ranking: Ranking, query_lang: str, proposals: dict[str, tuple[dict[str, float], int]],
+         article_lang: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Each proposed article's weighted, standardised score per retriever (their sum is its score).
+
+    ``proposals`` maps a retriever to (article -> raw score, pad_to for ``standardise``).
+    """
+    standardised = {}
+    for name, (found, pad_to) in proposals.items():
+        z, floor = standardise(list(found.values()), pad_to)
+        standardised[name] = (dict(zip(found, z.tolist())), floor)
+    parts: dict[str, dict[str, float]] = {}
+    for slug in {slug for found, _ in proposals.values() for slug in found}:
+        weights = {name: ranking.weight(query_lang, article_lang[slug], name) for name in standardised}
+        parts[slug] = {name: weights[name] * z_by_slug.get(slug, floor)
+                       for name, (z_by_slug, floor) in standardised.items() if weights[name]}
+    return parts
