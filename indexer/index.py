@@ -187,75 +187,72 @@ class KnowledgeIndex:
         return ranking_signature(self.ranking.name, {b: f["model"] for b, f in self.meta["fields"].items()})
 
     def build(self, articles: Iterable[Article], progress: bool = False) -> None:
-        """Index all these articles, replacing whatever the index held."""
+        """Index all these articles, replacing whatever the index held.
+
+        Vectors are embedded batch by batch and go straight into their store, so a large knowledge base
+        never sits in memory twice (a store above the approximate size is quantised as it fills).
+        """
         started = time.perf_counter()
-        articles = list(articles)
-        prepared = [(article, chunk_article(article, self.max_chars)) for article in articles]
-        encoded = self._encode(prepared, progress)
-        self.stores = {f.backend: VectorStore(self.embedders[f.backend].dim) for f in self.ranking.dense}
         self.lexical = LexicalIndex() if self.ranking.lexical else None
         self.articles, self.chunks, self._by_doc, self.next_id = {}, {}, {}, 1
         self.owners = np.zeros(0, np.int64)
-        for (article, chunks), vectors in zip(prepared, encoded):
-            self._add(article, chunks, vectors)
+        entries = []
+        for article in articles:
+            chunks = chunk_article(article, self.max_chars)
+            entries.append((article, chunks, self._register(article, chunks)))
+        self.stores = {}
+        for dense in self.ranking.dense:
+            texts, ids = [], []
+            for article, chunks, entry in entries:
+                unit_texts, ordinals = _embedding_units(dense.unit, article.title, chunks)
+                ids.append(self._assign_vectors(entry, ordinals))
+                texts.extend(unit_texts)
+            ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+            embedder = self.embedders[dense.backend]
+            store = VectorStore(embedder.dim, expected=len(texts))
+            batches = range(0, len(texts), ENCODE_BATCH)
+            if progress:
+                from tqdm import tqdm
+
+                batches = tqdm(batches, desc=f"Embedding {dense.unit}s ({dense.backend})", unit="batch")
+            for start in batches:
+                store.add(ids[start:start + ENCODE_BATCH],
+                          embedder.encode_documents(texts[start:start + ENCODE_BATCH]))
+            store.flush()
+            self.stores[dense.backend] = store
         self.meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.meta["build_seconds"] = round(time.perf_counter() - started, 3)
-
-    def _encode(self, prepared: list[tuple[Article, list[Chunk]]], progress: bool) -> list[dict]:
-        """Per article, per dense backend: (vectors, chunk ordinal of each vector)."""
-        per_article: list[dict] = [{} for _ in prepared]
-        for dense in self.ranking.dense:
-            texts, owners, spans = [], [], []
-            for article, chunks in prepared:
-                unit_texts, unit_owners = _embedding_units(dense.unit, article.title, chunks)
-                spans.append((len(texts), len(texts) + len(unit_texts)))
-                texts.extend(unit_texts)
-                owners.extend(unit_owners)
-            vectors = self._encode_texts(self.embedders[dense.backend], texts,
-                                         f"Embedding {dense.unit}s ({dense.backend})" if progress else None)
-            owners = np.asarray(owners, np.int64)
-            for slot, (start, end) in enumerate(spans):
-                per_article[slot][dense.backend] = (vectors[start:end], owners[start:end])
-        return per_article
-
-    @staticmethod
-    def _encode_texts(embedder: Embedder, texts: list[str], progress_label: str | None) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, embedder.dim), dtype=np.float32)
-        batches = range(0, len(texts), ENCODE_BATCH)
-        if progress_label:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc=progress_label, unit="batch", total=len(batches))
-        return np.vstack([embedder.encode_documents(texts[i:i + ENCODE_BATCH]) for i in batches])
 
     def _new_ids(self, count: int) -> np.ndarray:
         ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
         self.next_id += count
         return ids
 
-    def _add(self, article: Article, chunks: list[Chunk], vectors: dict) -> None:
+    def _register(self, article: Article, chunks: list[Chunk]) -> ArticleEntry:
+        """Give an article and its chunks their ids and put its words in the keyword index."""
         entry = ArticleEntry(article.slug, article.title, article.lang, article.category,
                              article.visibility, list(article.tags), article.content_hash(),
                              int(self._new_ids(1)[0]))
-        chunk_ids = self._new_ids(len(chunks))
-        for chunk_id, chunk in zip(chunk_ids.tolist(), chunks):
+        entry.chunk_ids = self._new_ids(len(chunks)).tolist()
+        for chunk_id, chunk in zip(entry.chunk_ids, chunks):
             self.chunks[chunk_id] = ChunkEntry(chunk.slug, chunk.ordinal, chunk.heading, chunk.text)
-        entry.chunk_ids = chunk_ids.tolist()
-        for backend, (field_vectors, ordinals) in vectors.items():
-            ids = self._new_ids(len(field_vectors))
-            if len(ids):
-                if ids[-1] >= len(self.owners):
-                    grown = np.full(max(int(ids[-1]) + 1, 2 * len(self.owners)), -1, np.int64)
-                    grown[:len(self.owners)] = self.owners
-                    self.owners = grown
-                self.owners[ids] = chunk_ids[ordinals]
-            self.stores[backend].add(ids, field_vectors)
-            entry.vector_ids.extend(ids.tolist())
         if self.lexical is not None:
             self.lexical.add(entry.doc_id, lexical_text(article), article.lang)
         self.articles[article.slug] = entry
         self._by_doc[entry.doc_id] = entry
+        return entry
+
+    def _assign_vectors(self, entry: ArticleEntry, ordinals: list[int]) -> np.ndarray:
+        """Ids for an article's vectors (one per embedded unit), each pointing at its chunk."""
+        ids = self._new_ids(len(ordinals))
+        if len(ids):
+            if ids[-1] >= len(self.owners):
+                grown = np.full(max(int(ids[-1]) + 1, 2 * len(self.owners)), -1, np.int64)
+                grown[:len(self.owners)] = self.owners
+                self.owners = grown
+            self.owners[ids] = np.asarray(entry.chunk_ids, np.int64)[np.asarray(ordinals, np.int64)]
+        entry.vector_ids.extend(ids.tolist())
+        return ids
 
     def upsert(self, article: Article) -> bool:
         """Add or replace one article without a rebuild; returns False when it was already current."""
@@ -264,9 +261,15 @@ class KnowledgeIndex:
             return False
         chunks = chunk_article(article, self.max_chars)
         # Embed first: if the model fails, the index still holds the previous version intact.
-        vectors = self._encode([(article, chunks)], progress=False)[0]
+        units = {}
+        for dense in self.ranking.dense:
+            texts, ordinals = _embedding_units(dense.unit, article.title, chunks)
+            units[dense.backend] = (self.embedders[dense.backend].encode_documents(texts), ordinals)
         self.remove(article.slug)
-        self._add(article, chunks, vectors)
+        entry = self._register(article, chunks)
+        for backend, (vectors, ordinals) in units.items():
+            self.stores[backend].add(self._assign_vectors(entry, ordinals), vectors)
+            self.stores[backend].optimise()
         return True
 
     def remove(self, slug: str) -> bool:

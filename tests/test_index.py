@@ -133,3 +133,41 @@ def test_the_starter_kb_indexes_every_published_article():
     index.build(articles)
     assert set(index.articles) == {a.slug for a in articles}
     assert all(len(c.text) <= index.max_chars for c in index.chunks.values())
+
+
+def clustered_vectors(count, dim=32, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, dim))
+    vectors = centres[rng.integers(0, 50, count)] + 0.3 * rng.normal(size=(count, dim))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_a_large_store_switches_to_the_approximate_index_and_keeps_its_ids(monkeypatch):
+    import indexer.store as store_module
+
+    monkeypatch.setattr(store_module, "APPROXIMATE_ABOVE", 1000)
+    vectors = clustered_vectors(3000)
+    exact = VectorStore(32)
+    exact.add(np.arange(1, 3001), vectors)
+    streamed = VectorStore(32, expected=3000)  # a build announces its size: trained as it fills
+    for start in range(0, 3000, 64):
+        streamed.add(np.arange(1, 3001)[start:start + 64], vectors[start:start + 64])
+    assert streamed.approximate and streamed.count == 3000 and not exact.approximate
+    _, exact_ids = exact.search(vectors[:100], 10)
+    _, approximate_ids = streamed.search(vectors[:100], 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact_ids, approximate_ids)])
+    assert recall >= 0.9
+    assert streamed.remove([1, 2]) == 2 and streamed.count == 2998
+    streamed.add(np.array([5000]), vectors[:1])
+    loaded = VectorStore.from_bytes(streamed.to_bytes(), 32)
+    assert loaded.approximate and loaded.search(vectors[:1], 1)[1][0][0] == 5000
+    assert exact.optimise() and exact.approximate and exact.count == 3000
+
+
+def test_a_store_announced_large_but_filled_small_stays_exact(monkeypatch):
+    import indexer.store as store_module
+
+    monkeypatch.setattr(store_module, "APPROXIMATE_ABOVE", 1000)
+    store = VectorStore(32, expected=5000)
+    store.add(np.arange(1, 201), clustered_vectors(200))
+    assert store.count == 200 and not store.approximate
