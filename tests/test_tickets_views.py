@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.db import get_session
 from portal.domain.models import (CannedReply, OutboxMessage, PortalEvent, Role, Ticket, TicketStatus,
@@ -173,6 +173,57 @@ def test_two_agents_editing_one_ticket_get_a_clear_conflict(client, auth, seeded
     with seeded_app.app_context():
         ticket = get_session().get(Ticket, ticket_id)
         assert ticket.status != TicketStatus.RESOLVED and ticket.priority == 1
+
+
+
+def bump_version_from_another_connection(app, model, row_id):
+    """Another worker saves the row: its version moves on without this request's session knowing."""
+    with app.extensions["mesa_engine"].begin() as connection:
+        connection.execute(update(model).where(model.id == row_id).values(version=model.version + 1))
+
+
+def test_a_save_that_races_another_agent_gets_the_conflict_page_with_the_text_kept(client, auth, seeded_app,
+                                                                                   monkeypatch):
+    from portal.domain import tickets as svc
+
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    resolve = svc.resolve
+
+    def resolve_while_another_agent_saves(session, ticket, *args, **kwargs):
+        bump_version_from_another_connection(seeded_app, Ticket, ticket.id)
+        return resolve(session, ticket, *args, **kwargs)
+
+    monkeypatch.setattr(svc, "resolve", resolve_while_another_agent_saves)
+    response = agent_post(client, ticket_id, "resolve", {"solution": "My careful solution text"})
+    assert response.status_code == 409, response.text
+    assert "was changed by" in response.text and "My careful solution text" in response.text
+    assert "Agent L1" in response.text  # the whole page, with the signed-in agent, not a bare error
+    with seeded_app.app_context():
+        assert get_session().get(Ticket, ticket_id).status != TicketStatus.RESOLVED
+
+
+def test_a_database_error_while_saving_gives_the_error_page(client, auth, seeded_app, monkeypatch):
+    from portal.domain import tickets as svc
+
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    change_status = svc.change_status
+
+    def change_status_breaking_a_constraint(session, ticket, *args, **kwargs):
+        event = change_status(session, ticket, *args, **kwargs)
+        ticket.subject = None  # NOT NULL: the commit fails in the database
+        return event
+
+    monkeypatch.setattr(svc, "change_status", change_status_breaking_a_constraint)
+    response = agent_post(client, ticket_id, "status", {"status": "pending_customer"})
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.text and "Agent L1" in response.text
+    assert client.get(f"/tickets/{ticket_id}", headers=EN).status_code == 200
 
 
 def test_canned_reply_fills_placeholders(client, auth, seeded_app):

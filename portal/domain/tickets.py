@@ -161,11 +161,15 @@ def _check_version(ticket: Ticket, expected_version) -> None:
     except (TypeError, ValueError):
         expected = -1
     if expected != ticket.version:
-        last = ticket.events[-1] if ticket.events else None
-        who = last.actor.name if last is not None and last.actor is not None else "Mesa"
-        raise Conflict(N_("Ticket #%(number)s was changed by %(who)s since you opened it. Nothing was saved; "
-                          "your text is kept below. Review the change and try again."),
-                       number=ticket.id, who=who)
+        raise changed_meanwhile(ticket)
+
+
+def changed_meanwhile(ticket: Ticket) -> Conflict:
+    """The refusal for a change to a ticket that someone else changed since the user loaded it."""
+    last = ticket.events[-1] if ticket.events else None
+    who = last.actor.name if last is not None and last.actor is not None else "Mesa"
+    return Conflict(N_("Ticket #%(number)s was changed by %(who)s since you opened it. Nothing was saved; "
+                       "your text is kept below. Review the change and try again."), number=ticket.id, who=who)
 
 
 def _touch(ticket: Ticket, now: datetime) -> None:
