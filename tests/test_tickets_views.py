@@ -69,6 +69,41 @@ def test_solved_records_a_deflection_and_creates_no_ticket(client, auth, seeded_
     assert solved[0].session_id and solved[0].user_id
 
 
+
+@pytest.mark.parametrize("role, slug, status", [
+    (Role.CUSTOMER, "unlock-account-active-directory-l2", 404),  # internal
+    (Role.CUSTOMER, "buzon-de-voz-movil", 404),  # draft
+    (Role.CUSTOMER, "no-such-article", 404),
+    (Role.AGENT_L1, "buzon-de-voz-movil", 404),  # agents read drafts, but a draft solves nothing
+    (Role.AGENT_L1, "unlock-account-active-directory-l2", 200),  # internal and published: agents may read it
+])
+def test_only_published_articles_the_user_may_read_can_be_marked_as_solving(client, auth, seeded_app, role, slug,
+                                                                            status):
+    auth.login(role)
+    response = post_form(client, "/help/solved", {"article": slug, "query": "my account is locked"},
+                         page_url="/help")
+    assert response.status_code == status
+    solved = events_of(seeded_app, "solved")
+    if status == 404:
+        assert solved == []
+        for title in ("Unlock an account in Active Directory", "Configurar y escuchar el buzón de voz"):
+            assert title not in response.text
+    else:
+        assert [e.article_slug for e in solved] == [slug]
+
+
+def test_a_ticket_keeps_only_the_suggestions_the_customer_may_read(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    page = client.get("/help", headers=EN)
+    response = client.post("/help", headers=EN, data={
+        **REQUEST, "action": "submit", "csrf_token": csrf_token_from(page.text),
+        "shown": ["print-queue-stuck", "unlock-account-active-directory-l2", "buzon-de-voz-movil"]})
+    assert response.status_code == 302
+    with seeded_app.app_context():
+        kept = get_session().scalars(select(TicketSuggestion.article_slug)).all()
+    assert kept == ["print-queue-stuck"]
+
+
 def test_still_need_help_creates_the_ticket_with_what_the_customer_saw(client, auth, seeded_app):
     auth.login(Role.CUSTOMER)
     ticket_id, shown = create_ticket(client)
