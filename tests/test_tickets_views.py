@@ -131,6 +131,88 @@ def test_suggest_api_returns_at_most_five_and_records_them(client, seeded_app):
     assert too_long.status_code == 400 and "too long" in too_long.json["error"]
 
 
+
+def test_a_subject_with_a_line_break_is_refused_with_a_form_error(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    response = post_form(client, "/help", {**REQUEST, "subject": "Printer\nBcc: x@evil.com", "action": "submit"})
+    assert response.status_code == 400 and "Write this on one line" in response.text
+    assert count(seeded_app, Ticket) == 0 and count(seeded_app, OutboxMessage) == 0
+
+
+class FakeSMTP:
+    """Stands in for smtplib.SMTP: writes each e-mail as the real one would, and keeps it."""
+
+    sent: list = []
+
+    def __init__(self, host, port, timeout=None):
+        self.host = host
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def starttls(self):
+        pass
+
+    def login(self, user, password):
+        pass
+
+    def send_message(self, email):
+        self.sent.append(email.as_bytes())
+
+
+@pytest.fixture
+def smtp(seeded_app, monkeypatch):
+    """SMTP configured, with the fake server; the e-mails it received."""
+    import portal.notifications
+
+    seeded_app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS="0")
+    monkeypatch.setattr(FakeSMTP, "sent", [])
+    monkeypatch.setattr(portal.notifications.smtplib, "SMTP", FakeSMTP)
+    return FakeSMTP
+
+
+def test_a_message_that_cannot_be_sent_is_marked_failed_and_never_blocks_the_others(client, auth, seeded_app,
+                                                                                     smtp):
+    with seeded_app.app_context():  # written before the form refused line breaks, or by any other way in
+        get_session().add(OutboxMessage(recipient="customer@example.com", subject="[#0] Printer\nBcc: x@evil.com",
+                                        body="Hello"))
+        get_session().commit()
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    assert len(smtp.sent) == 1 and f"#{ticket_id}".encode() in smtp.sent[0] and b"evil" not in smtp.sent[0]
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    assert agent_post(client, ticket_id, "reply", {"body": "On it", "visibility": "public"}).status_code == 302
+    assert len(smtp.sent) == 2
+    with seeded_app.app_context():
+        failed = get_session().scalar(select(OutboxMessage).where(OutboxMessage.subject.contains("evil")))
+        assert failed.sent_at is None and "line" in failed.error
+        assert count(seeded_app, OutboxMessage, OutboxMessage.sent_at.is_(None)) == 1
+    auth.logout()
+    auth.login(Role.ADMIN)
+    outbox = client.get("/admin/outbox", headers=EN)
+    assert f"failed: {failed.error}" in outbox.text.replace("&#39;", "'").replace("&#34;", '"')
+
+
+@pytest.mark.parametrize("failure", [ConnectionRefusedError("no server"), RuntimeError("a bug in delivery")])
+def test_delivery_problems_never_fail_the_request_and_the_messages_wait(client, auth, seeded_app, smtp,
+                                                                        monkeypatch, failure):
+    def broken_login(self, user, password):
+        raise failure
+
+    seeded_app.config.update(MESA_SMTP_USER="mesa", MESA_SMTP_PASSWORD="secret")
+    monkeypatch.setattr(FakeSMTP, "login", broken_login)
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    assert client.get(f"/tickets/{ticket_id}").status_code == 200
+    with seeded_app.app_context():
+        waiting = list(get_session().scalars(select(OutboxMessage)))
+    assert len(waiting) == 1 and waiting[0].sent_at is None and waiting[0].error == ""
+
+
 def test_agent_sees_the_ticket_in_the_queue_with_the_suggested_articles(client, auth, seeded_app):
     auth.login(Role.CUSTOMER)
     ticket_id, shown = create_ticket(client)
