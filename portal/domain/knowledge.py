@@ -206,8 +206,8 @@ def _event(article: Article, actor: User | None, kind: str, comment: str = "", *
 
 def create_article(session: Session, draft: ArticleDraft, actor: User,
                    source_ticket: Ticket | None = None) -> Article:
-    """Save a new draft article (revision 1), linked to the ticket it came from."""
-    _require(actor.is_agent)
+    """Save a new draft article (revision 1), linked to the ticket it came from (promoting one: L2 and admins)."""
+    _require(actor.is_agent and (source_ticket is None or can_publish(actor)))
     article = Article(slug=unique_slug(session, draft.title), status="draft", content_hash="")
     _apply_draft(article, draft)
     _refresh_hash(article)
