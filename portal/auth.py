@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_login import LoginManager, current_user
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from .db import get_session
 from .domain.models import User
@@ -70,7 +70,7 @@ def init_app(app: Flask) -> None:
     @manager.unauthorized_handler
     def unauthorized():
         if request.path.startswith("/api/"):
-            return jsonify(error="Sign in first."), 401
+            return jsonify(error=_("Sign in first.")), 401
         flash(manager.login_message, manager.login_message_category)
         return redirect(url_for("account.login", next=request.full_path.rstrip("?")))
 

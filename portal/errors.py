@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
+from markupsafe import escape
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -23,11 +24,27 @@ def translated(exc: DomainError) -> str:
     return _(exc.template, **params)
 
 
+def discard_failed_transaction() -> None:
+    """Roll back the request's session: after a failed flush it refuses every query until then, and the
+    error page reads the signed-in user through it."""
+    session = g.get("db_session")
+    if session is None:
+        return
+    try:
+        session.rollback()
+    except Exception:  # the database itself is gone; the page below still answers
+        current_app.logger.exception("rollback failed")
+
+
 def error_response(status: int, message: str):
     """The error as JSON or as the error page, with its status code."""
     if wants_json():
         return jsonify(error=message), status
-    return render_template("error.html", status=status, message=message), status
+    try:
+        return render_template("error.html", status=status, message=message), status
+    except Exception:  # e.g. the database is unreachable and the layout cannot read the user
+        current_app.logger.exception("error page failed")
+        return f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{escape(message)}</p>", status
 
 
 def init_app(app: Flask) -> None:
@@ -44,6 +61,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(StaleDataError)
     def stale_data(exc: StaleDataError):
+        discard_failed_transaction()
         return error_response(409, _("Someone else changed this at the same moment. Nothing was saved; "
                                      "reload the page and try again."))
 
@@ -65,4 +83,5 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
         app.logger.exception("unexpected error")
+        discard_failed_transaction()
         return error_response(500, _("Something went wrong on our side. Please try again."))

@@ -7,7 +7,15 @@ from flask_wtf import FlaskForm
 from wtforms import (EmailField, PasswordField, RadioField, SelectField, SelectMultipleField, StringField,
                      SubmitField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+
+from .domain.tickets import has_line_break
+
+
+def single_line(form, field) -> None:
+    """A one-line field refuses line breaks (a subject ends up in an e-mail header)."""
+    if field.data and has_line_break(field.data):
+        raise ValidationError(_l("Write this on one line, without line breaks."))
 
 
 class LoginForm(FlaskForm):
@@ -27,7 +35,7 @@ class LogoutForm(FlaskForm):
 class RegisterForm(FlaskForm):
     """A customer creates an account."""
 
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120), single_line])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10, max=200)])
     confirm = PasswordField(_l("Repeat the password"),
@@ -38,20 +46,21 @@ class RegisterForm(FlaskForm):
 class HelpRequestForm(FlaskForm):
     """The "Ask for help" form: checked against the knowledge base before it becomes a ticket."""
 
-    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200), single_line])
     description = TextAreaField(_l("Describe the problem"), validators=[DataRequired(), Length(max=20000)])
     type = RadioField(_l("Type"), choices=[SelectChoice("incident"), SelectChoice("service_request")],
                       default="incident")
     category = SelectField(_l("Category"), choices=[])
     impact = SelectField(_l("Who is affected?"), choices=[SelectChoice(v) for v in "321"], default="3")
     urgency = SelectField(_l("How urgent is it?"), choices=[SelectChoice(v) for v in "321"], default="2")
-    asset_tag = StringField(_l("Asset tag of the device (optional)"), validators=[Optional(), Length(max=40)])
+    asset_tag = StringField(_l("Asset tag of the device (optional)"),
+                            validators=[Optional(), Length(max=40), single_line])
 
 
 class CannedReplyForm(FlaskForm):
     """Admins manage canned replies."""
 
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=120)])
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=120), single_line])
     body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20000)])
     submit = SubmitField(_l("Save"))
 
@@ -59,6 +68,6 @@ class CannedReplyForm(FlaskForm):
 class TeamForm(FlaskForm):
     """Admins create teams and say which categories they handle."""
 
-    name = StringField(_l("Team name"), validators=[DataRequired(), Length(max=80)])
+    name = StringField(_l("Team name"), validators=[DataRequired(), Length(max=80), single_line])
     categories = SelectMultipleField(_l("Categories"), choices=[])
     submit = SubmitField(_l("Save team"))

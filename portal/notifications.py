@@ -64,31 +64,54 @@ def notify_requester(session: Session, ticket: Ticket, events: list[TicketEvent]
     return messages
 
 
+def _email(config, message: OutboxMessage) -> EmailMessage:
+    """The outbox message as an e-mail; ValueError when a header cannot hold it (a line break, say)."""
+    email = EmailMessage()
+    email["From"], email["To"], email["Subject"] = config["MESA_MAIL_FROM"], message.recipient, message.subject
+    email.set_content(message.body)
+    return email
+
+
+def _send_pending(session: Session, config) -> int:
+    pending = list(session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None),
+                                                               OutboxMessage.error == "")
+                                   .order_by(OutboxMessage.id)))
+    if not pending:
+        return 0
+    sent = 0
+    with smtplib.SMTP(config["MESA_SMTP_HOST"], config["MESA_SMTP_PORT"], timeout=10) as smtp:
+        if config["MESA_SMTP_STARTTLS"] == "1":
+            smtp.starttls()
+        if config["MESA_SMTP_USER"]:
+            smtp.login(config["MESA_SMTP_USER"], config["MESA_SMTP_PASSWORD"])
+        for message in pending:
+            try:
+                smtp.send_message(_email(config, message))
+            except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError):
+                raise  # the connection failed, not this message: it stays pending for the next delivery
+            except Exception as exc:  # this message can never be sent as it is; the others still go
+                message.error = f"{type(exc).__name__}: {exc}"[:500]
+            else:
+                message.sent_at = utcnow()
+                sent += 1
+            session.commit()
+    return sent
+
+
 def deliver_pending(session: Session) -> int:
-    """Send unsent outbox messages through SMTP if configured; failures are recorded, never raised."""
+    """Send unsent outbox messages through SMTP if configured. A message that cannot be sent is marked failed
+    with the reason; nothing is raised, so delivery never fails the request that caused the messages."""
     config = current_app.config
     if not config["MESA_SMTP_HOST"]:
         return 0
-    pending = list(session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None),
-                                                               OutboxMessage.error == "")))
-    sent = 0
     try:
-        with smtplib.SMTP(config["MESA_SMTP_HOST"], config["MESA_SMTP_PORT"], timeout=10) as smtp:
-            if config["MESA_SMTP_STARTTLS"] == "1":
-                smtp.starttls()
-            if config["MESA_SMTP_USER"]:
-                smtp.login(config["MESA_SMTP_USER"], config["MESA_SMTP_PASSWORD"])
-            for message in pending:
-                email = EmailMessage()
-                email["From"], email["To"], email["Subject"] = config["MESA_MAIL_FROM"], message.recipient, message.subject
-                email.set_content(message.body)
-                try:
-                    smtp.send_message(email)
-                    message.sent_at = utcnow()
-                    sent += 1
-                except smtplib.SMTPException as exc:
-                    message.error = str(exc)[:500]
-    except (OSError, smtplib.SMTPException) as exc:
+        return _send_pending(session, config)
+    except OSError as exc:  # smtplib's errors are OSErrors too
         current_app.logger.warning("SMTP delivery failed, messages stay in the outbox: %s", exc)
-    session.commit()
-    return sent
+    except Exception:
+        current_app.logger.exception("e-mail delivery failed, messages stay in the outbox")
+    try:
+        session.rollback()
+    except Exception:
+        current_app.logger.exception("rollback after failed delivery failed")
+    return 0

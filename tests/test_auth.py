@@ -54,3 +54,10 @@ def test_login_follows_only_on_site_next(client, target, expected):
         "email": ROLE_EMAILS[Role.CUSTOMER], "password": PASSWORD, "csrf_token": csrf_token_from(page.text)})
     assert response.status_code == 302
     assert response.headers["Location"] == expected
+
+
+@pytest.mark.parametrize("language, message", [("en", "Sign in first."), ("es", "Inicia sesión primero.")])
+def test_the_api_asks_to_sign_in_in_the_ui_language(seeded_app, language, message):
+    with seeded_app.test_request_context("/api/search", headers={"Accept-Language": language}):
+        response, status = seeded_app.login_manager.unauthorized()
+    assert status == 401 and response.get_json() == {"error": message}

@@ -299,3 +299,52 @@ def test_an_index_failure_never_loses_the_published_article(seeded_app, monkeypa
     assert "the search index could not be updated" in response.text
     with seeded_app.app_context():
         assert get_session().scalar(select(Article.status).where(Article.slug == slug)) == "published"
+
+
+def bump_article_version_from_another_connection(app, slug):
+    """Another worker saves the article between this request's read and its write."""
+    from sqlalchemy import update
+
+    with app.extensions["mesa_engine"].begin() as connection:
+        connection.execute(update(Article).where(Article.slug == slug).values(version=Article.version + 1))
+
+
+def test_an_edit_that_races_another_save_is_refused_with_the_text_kept(seeded_app, monkeypatch):
+    edit_article = knowledge.edit_article
+
+    def edit_while_someone_else_saves(session, article, *args, **kwargs):
+        bump_article_version_from_another_connection(seeded_app, article.slug)
+        return edit_article(session, article, *args, **kwargs)
+
+    monkeypatch.setattr(knowledge, "edit_article", edit_while_someone_else_saves)
+    client = agent_client(seeded_app, Role.AGENT_L2)
+    page = client.get("/kb/articles/laptop-disk-full/edit", headers=EN)
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    response = client.post("/kb/articles/laptop-disk-full/edit", headers=EN, data={
+        "title": "My laptop disk is full", "body": "## Steps\n\nMy careful new text.\n", "lang": "en",
+        "category": "hardware", "visibility": "public", "version": version, "csrf_token": csrf_token_from(page.text)})
+    assert response.status_code == 409
+    assert "since you opened it" in response.text and "My careful new text." in response.text
+    with seeded_app.app_context():
+        body = get_session().scalar(select(Article.body).where(Article.slug == "laptop-disk-full"))
+    assert "My careful new text." not in body
+
+
+def test_a_workflow_step_that_races_another_save_gets_the_conflict_page(seeded_app, monkeypatch):
+    change_state = knowledge.change_state
+
+    def change_state_while_someone_else_saves(session, article, *args, **kwargs):
+        bump_article_version_from_another_connection(seeded_app, article.slug)
+        return change_state(session, article, *args, **kwargs)
+
+    monkeypatch.setattr(knowledge, "change_state", change_state_while_someone_else_saves)
+    client = agent_client(seeded_app, Role.AGENT_L2)
+    page = client.get("/kb/articles/laptop-disk-full/edit", headers=EN)
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    response = client.post("/kb/articles/laptop-disk-full/state", headers=EN, data={
+        "action": "archive", "version": version, "csrf_token": csrf_token_from(page.text)})
+    assert response.status_code == 409
+    assert "Someone else changed this at the same moment" in response.text and "Agent L2" in response.text
+    with seeded_app.app_context():
+        status = get_session().scalar(select(Article.status).where(Article.slug == "laptop-disk-full"))
+    assert status == "published"

@@ -104,3 +104,16 @@ def test_language_switch_refuses_off_site_redirects(client):
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         response = client.get(f"/language/es?next={target}")
         assert response.headers["Location"] == "/"
+
+
+def test_the_error_page_answers_even_when_the_database_is_unreachable(client, auth, seeded_app, tmp_path):
+    from sqlalchemy import create_engine
+
+    auth.login(Role.CUSTOMER)
+    unreachable = create_engine(f"sqlite:///{tmp_path / 'gone' / 'mesa.db'}")
+    seeded_app.extensions["mesa_db"].configure(bind=unreachable)
+    try:
+        page = client.get("/", headers={"Accept-Language": "en"})
+    finally:
+        unreachable.dispose()
+    assert page.status_code == 500 and "Something went wrong on our side" in page.text

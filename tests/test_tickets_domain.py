@@ -216,3 +216,12 @@ def test_queue_filters_and_sorts(db):
     assert svc.queue(db, l1, svc.QueueFilters(level=2), now=T0) == []
     with pytest.raises(NotAllowed):
         svc.queue(db, user_by_role(db, Role.CUSTOMER), svc.QueueFilters())
+
+
+@pytest.mark.parametrize("field", ["subject", "asset_tag"])
+def test_one_line_fields_refuse_line_breaks(db, field):
+    values = {"subject": "VPN drops", "asset_tag": "LT-1"}
+    values[field] = "LT-1\r\nBcc: x@evil.com"
+    with pytest.raises(Invalid, match="one line"):
+        svc.create_ticket(db, user_by_role(db, Role.CUSTOMER), values["subject"], "It disconnects.", "vpn", 3, 3,
+                          POLICY, asset_tag=values["asset_tag"])

@@ -3,11 +3,11 @@
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.db import get_session
-from portal.domain.models import (CannedReply, OutboxMessage, PortalEvent, Role, Ticket, TicketStatus,
-                                  TicketSuggestion)
+from portal.domain.models import (Article, CannedReply, OutboxMessage, PortalEvent, Role, Team, Ticket,
+                                  TicketStatus, TicketSuggestion, User)
 from tests.conftest import AuthActions, csrf_token_from
 
 EN = {"Accept-Language": "en"}
@@ -69,6 +69,41 @@ def test_solved_records_a_deflection_and_creates_no_ticket(client, auth, seeded_
     assert solved[0].session_id and solved[0].user_id
 
 
+
+@pytest.mark.parametrize("role, slug, status", [
+    (Role.CUSTOMER, "unlock-account-active-directory-l2", 404),  # internal
+    (Role.CUSTOMER, "buzon-de-voz-movil", 404),  # draft
+    (Role.CUSTOMER, "no-such-article", 404),
+    (Role.AGENT_L1, "buzon-de-voz-movil", 404),  # agents read drafts, but a draft solves nothing
+    (Role.AGENT_L1, "unlock-account-active-directory-l2", 200),  # internal and published: agents may read it
+])
+def test_only_published_articles_the_user_may_read_can_be_marked_as_solving(client, auth, seeded_app, role, slug,
+                                                                            status):
+    auth.login(role)
+    response = post_form(client, "/help/solved", {"article": slug, "query": "my account is locked"},
+                         page_url="/help")
+    assert response.status_code == status
+    solved = events_of(seeded_app, "solved")
+    if status == 404:
+        assert solved == []
+        for title in ("Unlock an account in Active Directory", "Configurar y escuchar el buzón de voz"):
+            assert title not in response.text
+    else:
+        assert [e.article_slug for e in solved] == [slug]
+
+
+def test_a_ticket_keeps_only_the_suggestions_the_customer_may_read(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    page = client.get("/help", headers=EN)
+    response = client.post("/help", headers=EN, data={
+        **REQUEST, "action": "submit", "csrf_token": csrf_token_from(page.text),
+        "shown": ["print-queue-stuck", "unlock-account-active-directory-l2", "buzon-de-voz-movil"]})
+    assert response.status_code == 302
+    with seeded_app.app_context():
+        kept = get_session().scalars(select(TicketSuggestion.article_slug)).all()
+    assert kept == ["print-queue-stuck"]
+
+
 def test_still_need_help_creates_the_ticket_with_what_the_customer_saw(client, auth, seeded_app):
     auth.login(Role.CUSTOMER)
     ticket_id, shown = create_ticket(client)
@@ -94,6 +129,88 @@ def test_suggest_api_returns_at_most_five_and_records_them(client, seeded_app):
     assert client.get("/api/suggest?q=ab").json["results"] == []
     too_long = client.get("/api/suggest?q=" + "x" * 501, headers=EN)
     assert too_long.status_code == 400 and "too long" in too_long.json["error"]
+
+
+
+def test_a_subject_with_a_line_break_is_refused_with_a_form_error(client, auth, seeded_app):
+    auth.login(Role.CUSTOMER)
+    response = post_form(client, "/help", {**REQUEST, "subject": "Printer\nBcc: x@evil.com", "action": "submit"})
+    assert response.status_code == 400 and "Write this on one line" in response.text
+    assert count(seeded_app, Ticket) == 0 and count(seeded_app, OutboxMessage) == 0
+
+
+class FakeSMTP:
+    """Stands in for smtplib.SMTP: writes each e-mail as the real one would, and keeps it."""
+
+    sent: list = []
+
+    def __init__(self, host, port, timeout=None):
+        self.host = host
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def starttls(self):
+        pass
+
+    def login(self, user, password):
+        pass
+
+    def send_message(self, email):
+        self.sent.append(email.as_bytes())
+
+
+@pytest.fixture
+def smtp(seeded_app, monkeypatch):
+    """SMTP configured, with the fake server; the e-mails it received."""
+    import portal.notifications
+
+    seeded_app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS="0")
+    monkeypatch.setattr(FakeSMTP, "sent", [])
+    monkeypatch.setattr(portal.notifications.smtplib, "SMTP", FakeSMTP)
+    return FakeSMTP
+
+
+def test_a_message_that_cannot_be_sent_is_marked_failed_and_never_blocks_the_others(client, auth, seeded_app,
+                                                                                     smtp):
+    with seeded_app.app_context():  # written before the form refused line breaks, or by any other way in
+        get_session().add(OutboxMessage(recipient="customer@example.com", subject="[#0] Printer\nBcc: x@evil.com",
+                                        body="Hello"))
+        get_session().commit()
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    assert len(smtp.sent) == 1 and f"#{ticket_id}".encode() in smtp.sent[0] and b"evil" not in smtp.sent[0]
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    assert agent_post(client, ticket_id, "reply", {"body": "On it", "visibility": "public"}).status_code == 302
+    assert len(smtp.sent) == 2
+    with seeded_app.app_context():
+        failed = get_session().scalar(select(OutboxMessage).where(OutboxMessage.subject.contains("evil")))
+        assert failed.sent_at is None and "line" in failed.error
+        assert count(seeded_app, OutboxMessage, OutboxMessage.sent_at.is_(None)) == 1
+    auth.logout()
+    auth.login(Role.ADMIN)
+    outbox = client.get("/admin/outbox", headers=EN)
+    assert f"failed: {failed.error}" in outbox.text.replace("&#39;", "'").replace("&#34;", '"')
+
+
+@pytest.mark.parametrize("failure", [ConnectionRefusedError("no server"), RuntimeError("a bug in delivery")])
+def test_delivery_problems_never_fail_the_request_and_the_messages_wait(client, auth, seeded_app, smtp,
+                                                                        monkeypatch, failure):
+    def broken_login(self, user, password):
+        raise failure
+
+    seeded_app.config.update(MESA_SMTP_USER="mesa", MESA_SMTP_PASSWORD="secret")
+    monkeypatch.setattr(FakeSMTP, "login", broken_login)
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    assert client.get(f"/tickets/{ticket_id}").status_code == 200
+    with seeded_app.app_context():
+        waiting = list(get_session().scalars(select(OutboxMessage)))
+    assert len(waiting) == 1 and waiting[0].sent_at is None and waiting[0].error == ""
 
 
 def test_agent_sees_the_ticket_in_the_queue_with_the_suggested_articles(client, auth, seeded_app):
@@ -175,6 +292,57 @@ def test_two_agents_editing_one_ticket_get_a_clear_conflict(client, auth, seeded
         assert ticket.status != TicketStatus.RESOLVED and ticket.priority == 1
 
 
+
+def bump_version_from_another_connection(app, model, row_id):
+    """Another worker saves the row: its version moves on without this request's session knowing."""
+    with app.extensions["mesa_engine"].begin() as connection:
+        connection.execute(update(model).where(model.id == row_id).values(version=model.version + 1))
+
+
+def test_a_save_that_races_another_agent_gets_the_conflict_page_with_the_text_kept(client, auth, seeded_app,
+                                                                                   monkeypatch):
+    from portal.domain import tickets as svc
+
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    resolve = svc.resolve
+
+    def resolve_while_another_agent_saves(session, ticket, *args, **kwargs):
+        bump_version_from_another_connection(seeded_app, Ticket, ticket.id)
+        return resolve(session, ticket, *args, **kwargs)
+
+    monkeypatch.setattr(svc, "resolve", resolve_while_another_agent_saves)
+    response = agent_post(client, ticket_id, "resolve", {"solution": "My careful solution text"})
+    assert response.status_code == 409, response.text
+    assert "was changed by" in response.text and "My careful solution text" in response.text
+    assert "Agent L1" in response.text  # the whole page, with the signed-in agent, not a bare error
+    with seeded_app.app_context():
+        assert get_session().get(Ticket, ticket_id).status != TicketStatus.RESOLVED
+
+
+def test_a_database_error_while_saving_gives_the_error_page(client, auth, seeded_app, monkeypatch):
+    from portal.domain import tickets as svc
+
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    change_status = svc.change_status
+
+    def change_status_breaking_a_constraint(session, ticket, *args, **kwargs):
+        event = change_status(session, ticket, *args, **kwargs)
+        ticket.subject = None  # NOT NULL: the commit fails in the database
+        return event
+
+    monkeypatch.setattr(svc, "change_status", change_status_breaking_a_constraint)
+    response = agent_post(client, ticket_id, "status", {"status": "pending_customer"})
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.text and "Agent L1" in response.text
+    assert client.get(f"/tickets/{ticket_id}", headers=EN).status_code == 200
+
+
 def test_canned_reply_fills_placeholders(client, auth, seeded_app):
     with seeded_app.app_context():
         get_session().add(CannedReply(title="Hi", body="Hello {requester_name}, about {ticket_number}. {agent_name}"))
@@ -211,55 +379,127 @@ def test_register_creates_a_customer_and_signs_in(client, seeded_app):
     assert again.status_code == 400 and "exists already" in again.text
 
 
-# Every route x every role -> expected status (302 = sent to sign in, for anonymous visitors).
+# Every route x every role -> expected status. 302 for anonymous visitors = sent to sign in; for signed-in
+# users a redirect after a change or to their own pages. Placeholders are filled with the ids of the
+# records permission_fixtures() creates; every route of the app must be here (see the test after).
+ANYONE = (200, 200, 200, 200, 200)
+SIGNED_IN = (302, 200, 200, 200, 200)
+AGENTS = (302, 403, 200, 200, 200)
+ADMINS = (302, 403, 403, 403, 200)
+AGENT_CHANGES = (302, 403, 302, 302, 302)
+PUBLISHER_CHANGES = (302, 403, 403, 302, 302)
+ADMIN_CHANGES = (302, 403, 403, 403, 302)
+PUBLISHED, INTERNAL, DRAFT = "laptop-disk-full", "unlock-account-active-directory-l2", "docking-station-external-monitor"
+ARTICLE = {"title": "My laptop disk is full", "body": "## Steps\n\nEmpty the bin.\n", "lang": "en",
+           "category": "hardware", "visibility": "public"}
 ROUTES = [
-    ("GET", "/", (200, 200, 200, 200, 200)),
-    ("GET", "/search?q=vpn", (200, 200, 200, 200, 200)),
-    ("GET", "/articles/vpn-connect-from-home", (200, 200, 200, 200, 200)),
-    ("GET", "/articles/unlock-account-active-directory-l2", (404, 404, 200, 200, 200)),
-    ("GET", "/categories/vpn", (200, 200, 200, 200, 200)),
-    ("GET", "/api/search?q=vpn", (200, 200, 200, 200, 200)),
-    ("GET", "/api/suggest?q=vpn+client", (200, 200, 200, 200, 200)),
-    ("GET", "/help", (302, 200, 200, 200, 200)),
-    ("GET", "/tickets", (302, 200, 302, 302, 302)),
-    ("GET", "/tickets/{ticket}", (302, 200, 200, 200, 200)),
-    ("GET", "/tickets/{other_ticket}", (302, 404, 200, 200, 200)),
-    ("POST", "/tickets/{ticket}/assign", (302, 403, 302, 302, 302)),
-    ("POST", "/tickets/{ticket}/status", (302, 403, 302, 302, 302)),
-    ("POST", "/tickets/{ticket}/escalate", (302, 403, 302, 302, 302)),
-    ("POST", "/tickets/{ticket}/resolve", (302, 403, 302, 302, 302)),
-    ("POST", "/tickets/{ticket}/time", (302, 403, 302, 302, 302)),
-    ("POST", "/tickets/{other_ticket}/reply", (302, 404, 302, 302, 302)),
-    ("GET", "/desk/", (302, 403, 200, 200, 200)),
-    ("GET", "/admin/canned", (302, 403, 403, 403, 200)),
-    ("GET", "/admin/teams", (302, 403, 403, 403, 200)),
-    ("GET", "/admin/outbox", (302, 403, 403, 403, 200)),
-    ("GET", "/login", (200, 302, 302, 302, 302)),
-    ("GET", "/register", (200, 302, 302, 302, 302)),
+    ("GET", "/", {}, ANYONE),
+    ("GET", "/search?q=vpn", {}, ANYONE),
+    ("GET", "/categories/vpn", {}, ANYONE),
+    ("GET", f"/articles/{PUBLISHED}", {}, ANYONE),
+    ("GET", f"/articles/{INTERNAL}", {}, (404, 404, 200, 200, 200)),
+    ("GET", f"/articles/{DRAFT}", {}, (404, 404, 200, 200, 200)),
+    ("POST", f"/articles/{PUBLISHED}/feedback", {"helpful": "yes"}, (303, 303, 303, 303, 303)),
+    ("POST", f"/articles/{INTERNAL}/feedback", {"helpful": "yes"}, (404, 404, 303, 303, 303)),
+    ("GET", "/language/en", {}, (302, 302, 302, 302, 302)),
+    ("GET", "/api/search?q=vpn", {}, ANYONE),
+    ("GET", "/api/suggest?q=vpn+client", {}, ANYONE),
+    ("GET", "/login", {}, (200, 302, 302, 302, 302)),
+    ("POST", "/login", {"email": "customer@example.com", "password": "wrong password"}, (401, 302, 302, 302, 302)),
+    ("POST", "/logout", {}, (302, 302, 302, 302, 302)),
+    ("GET", "/register", {}, (200, 302, 302, 302, 302)),
+    ("POST", "/register", {"name": "N", "email": "n@example.com", "password": "a long password", "confirm": "x"},
+     (400, 302, 302, 302, 302)),
+    ("GET", "/help", {}, SIGNED_IN),
+    ("POST", "/help", {**REQUEST, "action": "check"}, SIGNED_IN),
+    ("POST", "/help/solved", {"article": "print-queue-stuck"}, SIGNED_IN),
+    ("POST", "/help/solved", {"article": INTERNAL}, (302, 404, 200, 200, 200)),
+    ("POST", "/help/solved", {"article": DRAFT}, (302, 404, 404, 404, 404)),
+    ("GET", "/tickets", {}, (302, 200, 302, 302, 302)),
+    ("GET", "/tickets/{ticket}", {}, SIGNED_IN),
+    ("GET", "/tickets/{other_ticket}", {}, (302, 404, 200, 200, 200)),
+    ("POST", "/tickets/{ticket}/reply", {"body": "hello", "visibility": "public", "version": "{ticket_version}"},
+     (302, 302, 302, 302, 302)),
+    ("POST", "/tickets/{other_ticket}/reply", {"body": "hello", "version": "{other_version}"},
+     (302, 404, 302, 302, 302)),
+    ("POST", "/tickets/{resolved}/survey", {"rating": "4"}, (302, 302, 403, 403, 403)),
+    ("POST", "/tickets/{other_ticket}/survey", {"rating": "4"}, (302, 404, 403, 403, 403)),
+    ("POST", "/tickets/{ticket}/assign", {"assignee": "{l2}", "version": "{ticket_version}"}, AGENT_CHANGES),
+    ("POST", "/tickets/{ticket}/status", {"status": "pending_customer", "version": "{ticket_version}"},
+     AGENT_CHANGES),
+    ("POST", "/tickets/{ticket}/priority", {"impact": "1", "urgency": "1", "version": "{ticket_version}"},
+     AGENT_CHANGES),
+    ("POST", "/tickets/{ticket}/escalate", {"reason": "needs L2", "version": "{ticket_version}"}, AGENT_CHANGES),
+    ("POST", "/tickets/{ticket}/resolve", {"solution": "done", "version": "{ticket_version}"}, AGENT_CHANGES),
+    ("POST", "/tickets/{ticket}/time", {"minutes": "5"}, AGENT_CHANGES),
+    ("GET", "/desk/", {}, AGENTS),
+    ("GET", "/reports/", {}, AGENTS),
+    ("GET", "/kb/", {}, AGENTS),
+    ("GET", "/kb/new", {}, AGENTS),
+    ("POST", "/kb/new", {**ARTICLE, "title": "Reset a badge reader", "confirm_new": "1"}, AGENT_CHANGES),
+    ("POST", "/kb/new", {**ARTICLE, "title": "Reset a badge reader", "confirm_new": "1", "ticket_id": "{resolved}"},
+     PUBLISHER_CHANGES),
+    ("POST", "/kb/preview", {"body": "## Hi"}, AGENTS),
+    ("GET", "/kb/from-ticket/{resolved}", {}, (302, 403, 403, 200, 200)),
+    ("POST", f"/kb/articles/{PUBLISHED}/append", {"ticket_id": "{resolved}"}, PUBLISHER_CHANGES),
+    ("GET", f"/kb/articles/{DRAFT}/edit", {}, AGENTS),
+    ("GET", f"/kb/articles/{PUBLISHED}/edit", {}, (302, 403, 302, 200, 200)),  # L1: back to the article
+    ("POST", f"/kb/articles/{DRAFT}/edit", {**ARTICLE, "version": "{draft_version}"}, AGENT_CHANGES),
+    ("POST", f"/kb/articles/{PUBLISHED}/edit", {**ARTICLE, "version": "{published_version}"},
+     AGENT_CHANGES),  # L1: refused, back to the article with a message
+    ("POST", f"/kb/articles/{DRAFT}/state", {"action": "submit", "version": "{draft_version}"}, AGENT_CHANGES),
+    ("POST", f"/kb/articles/{PUBLISHED}/state", {"action": "archive", "version": "{published_version}"},
+     PUBLISHER_CHANGES),
+    ("GET", f"/kb/articles/{PUBLISHED}/history", {}, AGENTS),
+    ("POST", f"/kb/articles/{PUBLISHED}/restore", {"number": "1", "version": "{published_version}"},
+     PUBLISHER_CHANGES),
+    ("GET", "/admin/canned", {}, ADMINS),
+    ("POST", "/admin/canned", {"title": "Reboot", "body": "Please reboot."}, ADMIN_CHANGES),
+    ("GET", "/admin/canned/{canned}", {}, ADMINS),
+    ("POST", "/admin/canned/{canned}", {"title": "Hello again", "body": "Hi."}, ADMIN_CHANGES),
+    ("POST", "/admin/canned/{canned}/delete", {}, ADMIN_CHANGES),
+    ("GET", "/admin/teams", {}, ADMINS),
+    ("POST", "/admin/teams", {"name": "Network", "categories": "vpn"}, ADMIN_CHANGES),
+    ("POST", "/admin/teams/members", {"agent": "{l1}", "team": "{team}"}, ADMIN_CHANGES),
+    ("GET", "/admin/outbox", {}, ADMINS),
 ]
 ROLES = (None, Role.CUSTOMER, Role.AGENT_L1, Role.AGENT_L2, Role.ADMIN)
-ACTION_DATA = {"assign": {"assignee": "{l2}"}, "status": {"status": "pending_customer"},
-               "escalate": {"reason": "needs L2"}, "resolve": {"solution": "done"},
-               "time": {"minutes": "5"}, "reply": {"body": "hello", "visibility": "public"}}
 
 
-@pytest.mark.parametrize("method, path, expected", ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
-@pytest.mark.parametrize("role_index", range(len(ROLES)), ids=["anonymous", "customer", "l1", "l2", "admin"])
-def test_permission_table(seeded_app, method, path, expected, role_index):
+def permission_fixtures(app) -> dict:
+    """The records the table's placeholders name: the customer's open and resolved tickets, a stranger's
+    ticket, a canned reply, a team, agents, and the articles' versions."""
     from portal.domain import tickets as svc
-    from portal.domain.users import create_user
     from tests.conftest import user_by_role
 
-    with seeded_app.app_context():
+    with app.app_context():
         session = get_session()
-        policy = seeded_app.extensions["mesa_sla"]
-        mine = svc.create_ticket(session, user_by_role(session, Role.CUSTOMER), "Mine", "text", "vpn", 3, 3, policy)
-        stranger = create_user(session, "stranger@example.com", "Stranger", "long enough pw", Role.CUSTOMER)
+        policy = app.extensions["mesa_sla"]
+        customer, l2 = user_by_role(session, Role.CUSTOMER), user_by_role(session, Role.AGENT_L2)
+        mine = svc.create_ticket(session, customer, "Mine", "text", "vpn", 3, 3, policy)
+        resolved = svc.create_ticket(session, customer, "VPN asks for the portal", "It asks every time.", "vpn",
+                                     3, 3, policy)
+        svc.resolve(session, resolved, l2, "Delete the profile and sign in again.", resolved.version)
+        # Never signs in, so no (slow, on purpose) password hash is needed.
+        stranger = User(email="stranger@example.com", name="Stranger", role=Role.CUSTOMER, password_hash="!")
         other = svc.create_ticket(session, stranger, "Other", "text", "vpn", 3, 3, policy)
-        l2_id = user_by_role(session, Role.AGENT_L2).id
+        canned, team = CannedReply(title="Hello", body="Hello {requester_name}"), Team(name="Desk", categories=[])
+        session.add_all([canned, team])
         session.commit()
-        ids = {"ticket": mine.id, "other_ticket": other.id}
-        versions = {"ticket": mine.version, "other_ticket": other.version}
+        versions = dict(session.execute(select(Article.slug, Article.version)
+                                        .where(Article.slug.in_([PUBLISHED, DRAFT]))).all())
+        return {"ticket": mine.id, "ticket_version": mine.version, "other_ticket": other.id,
+                "other_version": other.version, "resolved": resolved.id, "canned": canned.id, "team": team.id,
+                "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id,
+                "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT]}
+
+
+@pytest.mark.parametrize("method, path, data, expected", ROUTES,
+                         ids=[f"{m} {p} {d.get('article', '')}{'from ticket' if 'ticket_id' in d else ''}".strip()
+                              for m, p, d, _ in ROUTES])
+@pytest.mark.parametrize("role_index", range(len(ROLES)), ids=["anonymous", "customer", "l1", "l2", "admin"])
+def test_permission_table(seeded_app, method, path, data, expected, role_index):
+    ids = permission_fixtures(seeded_app)
     client = seeded_app.test_client()
     role = ROLES[role_index]
     AuthActions(client).login(role)
@@ -268,11 +508,19 @@ def test_permission_table(seeded_app, method, path, expected, role_index):
         response = client.get(url)
     else:
         token = csrf_token_from(client.get("/login" if role is None else "/").text)
-        action = url.rsplit("/", 1)[1]
-        data = {k: v.format(l2=l2_id) for k, v in ACTION_DATA[action].items()}
-        version = versions["ticket"] if "{ticket}" in path else versions["other_ticket"]
-        response = client.post(url, data={**data, "version": version, "csrf_token": token})
+        form = {key: value.format(**ids) if isinstance(value, str) else value for key, value in data.items()}
+        response = client.post(url, data={**form, "csrf_token": token})
     assert response.status_code == expected[role_index], (method, url, role, response.status_code)
+
+
+def test_the_permission_table_has_every_route_of_the_app(seeded_app):
+    adapter = seeded_app.url_map.bind("localhost")
+    placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned")}
+    in_table = {(method, adapter.match(path.split("?")[0].format(**placeholders), method=method,
+                                       return_rule=True)[0].rule) for method, path, _, _ in ROUTES}
+    in_app = {(method, rule.rule) for rule in seeded_app.url_map.iter_rules() if rule.endpoint != "static"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert in_app - in_table == set(), "routes missing from the permission table"
 
 
 def test_checking_for_answers_guesses_the_category_from_the_best_suggestion(client, auth):

@@ -111,6 +111,11 @@ def can_read(article: Article, user: User | None) -> bool:
     return user is not None and user.is_agent
 
 
+def can_offer(article: Article, user: User | None) -> bool:
+    """Whether the article may be offered to the user as the answer to a problem: published and readable."""
+    return article.status == "published" and can_read(article, user)
+
+
 def get_readable_article(session: Session, slug: str, user: User | None) -> Article:
     """The article with this slug if the user may read it; otherwise NotFound (not even its existence)."""
     article = session.scalar(select(Article).where(Article.slug == slug))

@@ -157,10 +157,15 @@ def _check_version(article: Article, expected_version) -> None:
     except (TypeError, ValueError):
         expected = -1
     if expected != article.version:
-        last = article.events[-1] if article.events else None
-        who = last.actor.name if last is not None and last.actor is not None else "Mesa"
-        raise Conflict(N_("The article was changed by %(who)s since you opened it. Nothing was saved; your "
-                          "text is kept below. Compare with the current version and save again."), who=who)
+        raise changed_meanwhile(article)
+
+
+def changed_meanwhile(article: Article) -> Conflict:
+    """The refusal for a save to an article that someone else changed since the user loaded it."""
+    last = article.events[-1] if article.events else None
+    who = last.actor.name if last is not None and last.actor is not None else "Mesa"
+    return Conflict(N_("The article was changed by %(who)s since you opened it. Nothing was saved; your "
+                       "text is kept below. Compare with the current version and save again."), who=who)
 
 
 # ----- saving, revisions and the workflow ---------------------------------------------------------------
@@ -184,8 +189,8 @@ def _event(article: Article, actor: User | None, kind: str, comment: str = "", *
 
 def create_article(session: Session, draft: ArticleDraft, actor: User,
                    source_ticket: Ticket | None = None) -> Article:
-    """Save a new draft article (revision 1), linked to the ticket it came from."""
-    _require(actor.is_agent)
+    """Save a new draft article (revision 1), linked to the ticket it came from (promoting one: L2 and admins)."""
+    _require(actor.is_agent and (source_ticket is None or can_publish(actor)))
     article = Article(slug=unique_slug(session, draft.title), status="draft", content_hash="")
     _apply_draft(article, draft)
     _refresh_hash(article)

@@ -54,12 +54,19 @@ def tickets_of(session: Session, requester: User) -> list[Ticket]:
 # ----- creation and assignment ------------------------------------------------------------------------
 
 
-def _check_text(value: str, field: str, limit: int, required: bool = True) -> str:
+def has_line_break(text: str) -> bool:
+    """Whether the text spans more than one line (any line break that ``str.splitlines`` knows)."""
+    return len((text + "x").splitlines()) > 1
+
+
+def _check_text(value: str, field: str, limit: int, required: bool = True, one_line: bool = False) -> str:
     value = (value or "").strip()
     if required and not value:
         raise Invalid(N_("The %(field)s is required."), field=field)
     if len(value) > limit:
         raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=field, max=limit)
+    if one_line and has_line_break(value):
+        raise Invalid(N_("The %(field)s must fit on one line, without line breaks."), field=field)
     return value
 
 
@@ -118,7 +125,7 @@ def create_ticket(session: Session, requester: User, subject: str, description: 
     ticket so the agent sees what the customer already tried.
     """
     now = now or utcnow()
-    subject = _check_text(subject, N_("subject"), MAX_SUBJECT)
+    subject = _check_text(subject, N_("subject"), MAX_SUBJECT, one_line=True)
     description = _check_text(description, N_("description"), MAX_TEXT)
     impact, urgency = _check_level(impact, N_("impact")), _check_level(urgency, N_("urgency"))
     try:
@@ -130,7 +137,8 @@ def create_ticket(session: Session, requester: User, subject: str, description: 
     ticket = Ticket(subject=subject, description=description, type=kind, category=category or "general",
                     impact=impact, urgency=urgency, priority=priority, status=TicketStatus.NEW, level=1,
                     lang=lang if lang in ("es", "en") else "es",
-                    asset_tag=_check_text(asset_tag, N_("asset tag"), ASSET_TAG_MAX, required=False),
+                    asset_tag=_check_text(asset_tag, N_("asset tag"), ASSET_TAG_MAX, required=False,
+                                              one_line=True),
                     requester=requester, requester_id=requester.id, created_at=now, updated_at=now,
                     response_due_at=response_due, resolution_due_at=resolution_due)
     session.add(ticket)
@@ -161,11 +169,15 @@ def _check_version(ticket: Ticket, expected_version) -> None:
     except (TypeError, ValueError):
         expected = -1
     if expected != ticket.version:
-        last = ticket.events[-1] if ticket.events else None
-        who = last.actor.name if last is not None and last.actor is not None else "Mesa"
-        raise Conflict(N_("Ticket #%(number)s was changed by %(who)s since you opened it. Nothing was saved; "
-                          "your text is kept below. Review the change and try again."),
-                       number=ticket.id, who=who)
+        raise changed_meanwhile(ticket)
+
+
+def changed_meanwhile(ticket: Ticket) -> Conflict:
+    """The refusal for a change to a ticket that someone else changed since the user loaded it."""
+    last = ticket.events[-1] if ticket.events else None
+    who = last.actor.name if last is not None and last.actor is not None else "Mesa"
+    return Conflict(N_("Ticket #%(number)s was changed by %(who)s since you opened it. Nothing was saved; "
+                       "your text is kept below. Review the change and try again."), number=ticket.id, who=who)
 
 
 def _touch(ticket: Ticket, now: datetime) -> None:

@@ -8,9 +8,10 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..db import get_session
+from ..domain import articles as article_service
 from ..domain import events
 from ..domain import tickets as ticket_service
-from ..domain.errors import N_, Invalid
+from ..domain.errors import N_, Invalid, NotFound
 from ..domain.models import Article
 from ..errors import translated
 from wtforms.fields.choices import SelectChoice
@@ -58,8 +59,9 @@ def _shown_articles(slugs: list[str]) -> list[tuple[str, str]]:
     slugs = [s for s in dict.fromkeys(slugs) if s][:MAX_SUGGESTIONS * 4]
     if not slugs:
         return []
-    titles = dict(get_session().execute(select(Article.slug, Article.title).where(Article.slug.in_(slugs))).all())
-    return [(slug, titles[slug]) for slug in slugs if slug in titles]
+    offered = {article.slug: article.title for article in get_session().scalars(
+        select(Article).where(Article.slug.in_(slugs))) if article_service.can_offer(article, current_user)}
+    return [(slug, offered[slug]) for slug in slugs if slug in offered]
 
 
 @bp.route("/help", methods=["GET", "POST"])
@@ -110,12 +112,12 @@ def _create_ticket(form: HelpRequestForm, query: str):
 @bp.post("/help/solved")
 @login_required
 def solved():
-    """"This solved my problem": record the deflection (query and article); no ticket is created."""
+    """"This solved my problem" (a published article the user may read): record the deflection, no ticket."""
     slug = request.form.get("article", "")
     query = " ".join(request.form.get("query", "").split())[:500]
     article = get_session().scalar(select(Article).where(Article.slug == slug))
-    if article is None:
-        raise Invalid(N_("There is no article '%(slug)s'."), slug=slug)
+    if article is None or not article_service.can_offer(article, current_user):
+        raise NotFound(N_("There is no article '%(slug)s'."), slug=slug)
     events.record_event(get_session(), "solved", browser_session_id(), current_user.id, query=query,
                         article_slug=slug)
     get_session().commit()

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import agent_required, role_required
 from ..db import get_session
@@ -160,11 +161,15 @@ def edit(slug: str):
             return render_editor(draft, article=article)
         revision = knowledge.edit_article(session, article, current_user, draft, request.form.get("version"),
                                           request.form.get("note", ""))
+        session.commit()
     except DomainError as exc:
         session.rollback()
         flash(translated(exc), "error")
         return render_editor(raw, article=_article(slug), duplicates=[], status=exc.status)
-    session.commit()
+    except StaleDataError:  # saved by someone else between our read and our write: the same refusal
+        session.rollback()
+        flash(translated(knowledge.changed_meanwhile(_article(slug))), "error")
+        return render_editor(raw, article=_article(slug), duplicates=[], status=409)
     if revision is None:
         flash(_("Nothing changed."), "info")
     else:

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import agent_required
 from ..db import get_session
@@ -90,13 +91,18 @@ def _apply(ticket_id: int, change, draft_fields=()):
     logged_before = len(ticket.events)
     try:
         change(session, ticket)
+        notify_requester(session, ticket, ticket.events[logged_before:])
+        session.commit()
     except DomainError as exc:
         session.rollback()
         ticket = ticket_service.get_ticket(session, ticket_id, current_user)
         flash(translated(exc), "error")
         return render_ticket(ticket, exc.status if isinstance(exc, Conflict) else 400, draft)
-    notify_requester(session, ticket, ticket.events[logged_before:])
-    session.commit()
+    except StaleDataError:  # saved by someone else between our read and our write: the same refusal
+        session.rollback()
+        ticket = ticket_service.get_ticket(session, ticket_id, current_user)
+        flash(translated(ticket_service.changed_meanwhile(ticket)), "error")
+        return render_ticket(ticket, 409, draft)
     deliver_pending(session)
     return redirect(url_for("tickets.detail", ticket_id=ticket.id))
 
