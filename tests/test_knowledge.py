@@ -247,6 +247,25 @@ def test_promoted_markup_never_executes(seeded_app):
     assert preview.json["html"].strip() == "<p><strong>b</strong></p>"
 
 
+def test_a_category_longer_than_the_database_holds_is_refused_with_a_message(seeded_app):
+    l2 = agent_client(seeded_app, Role.AGENT_L2)
+    editor = l2.get("/kb/new", headers=EN)
+    form = {"csrf_token": csrf_token_from(editor.text), "title": "Dock flickers", "body": "## Fix\n\nUpdate.\n",
+            "lang": "en", "visibility": "public", "action": "save", "confirm_new": "1"}
+    response = l2.post("/kb/new", headers=EN, data={**form, "category": "c" * 61})
+    assert response.status_code == 400
+    assert "The category is too long: at most 60 characters." in response.text
+    with seeded_app.app_context():
+        assert get_session().scalar(select(Article).where(Article.title == "Dock flickers")) is None
+    assert l2.post("/kb/new", headers=EN, data={**form, "category": "c" * 60}).status_code == 302
+    slug = "dock-flickers"
+    page = l2.get(f"/kb/articles/{slug}/edit", headers=EN)
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    edited = l2.post(f"/kb/articles/{slug}/edit", headers=EN, data={
+        **form, "csrf_token": csrf_token_from(page.text), "category": "d" * 61, "version": version})
+    assert edited.status_code == 400 and "at most 60 characters" in edited.text
+
+
 def test_feedback_on_an_article_page(client, seeded_app):
     page = client.get("/articles/laptop-disk-full", headers=EN)
     assert "Was this helpful?" in page.text

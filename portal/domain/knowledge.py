@@ -135,9 +135,12 @@ def read_draft(form) -> ArticleDraft:
         raise Invalid(N_("The %(field)s is required."), field=N_("text"))
     if len(body) > MAX_BODY:
         raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=N_("text"), max=MAX_BODY)
+    category = (form.get("category") or "general").strip()
+    if len(category) > indexer.articles.MAX_CATEGORY:
+        raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=N_("category"),
+                      max=indexer.articles.MAX_CATEGORY)
     tags = [t.strip().lower() for t in (form.get("tags") or "").split(",") if t.strip()][:10]
-    draft = ArticleDraft(title=title, body=body, lang=form.get("lang") or "en",
-                         category=(form.get("category") or "general").strip(), tags=tags,
+    draft = ArticleDraft(title=title, body=body, lang=form.get("lang") or "en", category=category, tags=tags,
                          visibility=form.get("visibility") or "public")
     try:
         indexer.articles.validate_article(indexer.Article(slug="check", title=draft.title, lang=draft.lang,
