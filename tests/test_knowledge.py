@@ -45,6 +45,37 @@ def test_draft_from_ticket_removes_the_customers_details(db):
     assert "[e-mail]" in draft.body and "[phone]" in draft.body and "[asset tag]" in draft.body
 
 
+@pytest.mark.parametrize("phone", [
+    "+34 612 345 678", "+34612345678", "612 345 678", "612 34 56 78", "91-555-12-34", "(555) 123-4567",
+    "555-123-4567", "555.123.4567", "+44 20 7946 0958", "+1 (555) 123-4567 ext. 4411", "ext. 4411",
+    "extensión 4411", "0034 612345678",
+])
+def test_phone_numbers_are_removed(phone):
+    assert knowledge.remove_phone_numbers(f"Call me on {phone}, thanks.") == "Call me on [phone], thanks."
+
+
+@pytest.mark.parametrize("technical", [
+    "192.168.10.25", "192.168.10.25:8080", "10.0.0.0/24", "10.0.19045.3803", "16.0.17328.20142", "build 19045.3803",
+    "2024-03-15", "2024-03-15 10:30", "2024-03-15T10:30:00", "15/03/2024", "15.03.2024", "3/15/2024",
+    "10:30", "10:30:45", "9:00-17:30", "2019-2024", "KB5034441", "0x80070005", "error 1603", "port 443",
+    "INC0012345", "LT-7781",
+])
+def test_ip_addresses_versions_dates_and_times_are_kept(technical):
+    text = f"Seen with {technical} today."
+    assert knowledge.remove_phone_numbers(text) == text
+
+
+def test_a_promoted_draft_keeps_the_technical_details_and_loses_the_phone_number(db):
+    ticket = resolved_ticket(
+        db, description="Since 2024-03-15 10:30 Windows 10.0.19045.3803 cannot reach 192.168.10.25. "
+                        "Call me at (555) 123-4567 ext. 4411.",
+        solution="Updated the driver to 31.0.101.4502 and reset the gateway to 192.168.10.1.")
+    body = knowledge.draft_from_ticket(ticket).body
+    for kept in ("2024-03-15 10:30", "10.0.19045.3803", "192.168.10.25", "31.0.101.4502", "192.168.10.1"):
+        assert kept in body, kept
+    assert "Call me at [phone]." in body and "555" not in body
+
+
 def test_spanish_tickets_make_spanish_drafts(db):
     ticket = resolved_ticket(db, subject="No me funciona la impresora de la planta 2",
                              description="La impresora de la planta 2 no imprime desde esta mañana.",
