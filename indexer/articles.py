@@ -91,6 +91,9 @@ def validate_article(article: Article, source: str = "article") -> None:
 def parse_article(text: str, slug: str, source: str | None = None) -> Article:
     """Parse the text of one article file; errors name ``source`` (the file) and what is wrong."""
     source = source or f"{slug}.md"
+    if "\x00" in text:  # a database cannot store it (PostgreSQL text refuses NUL)
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ArticleFormatError(f"{source}: line {line} contains a NUL character (\\0)")
     text = text.replace("\r\n", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -61,6 +61,7 @@ def test_bench_pack_articles_get_defaults():
     ("---\n- a\n- b\n---\n\nBody\n", "must be a mapping"),
     ("---\ntitle: \"T\"\nlang: en\ncategory: " + "c" * 61 + "\n---\n\nBody\n",
      "'category' is too long: at most 60 characters, not 61"),
+    ("---\ntitle: \"T\"\nlang: en\n---\n\nBo\x00dy\n", "line 6 contains a NUL character"),
     ("---\ntitle: \"" + "T" * 301 + "\"\nlang: en\n---\n\nBody\n", "'title' is too long: at most 300"),
 ])
 def test_bad_front_matter_names_the_file_and_the_problem(text, message):
