@@ -33,6 +33,8 @@ VISIBILITIES = ("public", "internal")
 STATUSES = ("draft", "review", "published", "archived")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# The longest slug, title and category a knowledge base may hold (the portal's database columns).
+MAX_SLUG, MAX_TITLE, MAX_CATEGORY = 200, 300, 60
 DEFAULT_CATEGORY = "general"
 
 
@@ -66,12 +68,18 @@ def validate_article(article: Article, source: str = "article") -> None:
 
     if not SLUG_RE.match(article.slug or ""):
         fail(f"slug {article.slug!r} must use only a-z, 0-9 and '-'")
+    if len(article.slug) > MAX_SLUG:
+        fail(f"the slug (file name) is too long: at most {MAX_SLUG} characters, not {len(article.slug)}")
     if not isinstance(article.title, str) or not article.title.strip():
         fail("'title' must be a non-empty string")
+    if len(article.title) > MAX_TITLE:
+        fail(f"'title' is too long: at most {MAX_TITLE} characters, not {len(article.title)}")
     if article.lang not in LANGUAGES:
         fail(f"'lang' must be one of {', '.join(LANGUAGES)}, not {article.lang!r}")
     if not isinstance(article.category, str) or not CATEGORY_RE.match(article.category):
         fail(f"'category' must be a lowercase id (a-z, 0-9, '-'), not {article.category!r}")
+    if len(article.category) > MAX_CATEGORY:
+        fail(f"'category' is too long: at most {MAX_CATEGORY} characters, not {len(article.category)}")
     if not isinstance(article.tags, list) or not all(isinstance(t, str) for t in article.tags):
         fail("'tags' must be a list of strings")
     if article.visibility not in VISIBILITIES:
@@ -83,6 +91,9 @@ def validate_article(article: Article, source: str = "article") -> None:
 def parse_article(text: str, slug: str, source: str | None = None) -> Article:
     """Parse the text of one article file; errors name ``source`` (the file) and what is wrong."""
     source = source or f"{slug}.md"
+    if "\x00" in text:  # a database cannot store it (PostgreSQL text refuses NUL)
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ArticleFormatError(f"{source}: line {line} contains a NUL character (\\0)")
     text = text.replace("\r\n", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -31,9 +31,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from . import auth, commands, db, errors, i18n, search
+    from . import auth, commands, db, errors, i18n, safe_input, search
 
     db.init_app(app)
+    safe_input.init_app(app)
     search.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)

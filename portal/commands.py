@@ -26,19 +26,37 @@ def kb_cli() -> None:
 
 @kb_cli.command("import")
 @click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
-def kb_import(directory: Path | None) -> None:
-    """Import the articles of DIRECTORY (default: MESA_ARTICLES_DIR); unchanged articles are left alone."""
+@click.option("--overwrite", is_flag=True,
+              help="replace articles changed in the portal with their files (default: keep the portal's)")
+def kb_import(directory: Path | None, overwrite: bool) -> None:
+    """Import the articles of DIRECTORY (default: MESA_ARTICLES_DIR); never undoes work done in the portal.
+
+    Unchanged files are skipped; a changed file updates its article only if nobody changed that article in
+    the portal since it was imported. Articles changed in the portal are kept and listed.
+    """
     directory = directory or Path(current_app.config["MESA_ARTICLES_DIR"])
     if not directory.is_dir():
         raise click.ClickException(f"{directory} is not a directory of articles.")
     session = get_session()
     try:
-        report = article_service.import_directory(session, directory)
+        report = article_service.import_directory(session, directory, overwrite=overwrite)
     except ArticleFormatError as exc:
         raise click.ClickException(str(exc)) from None
     session.commit()
-    click.echo(f"Imported {directory}: {len(report.created)} new, {len(report.updated)} updated, "
-               f"{len(report.unchanged)} unchanged.")
+    summary = (f"Imported {directory}: {len(report.created)} new, {len(report.updated)} updated, "
+               f"{len(report.unchanged)} unchanged")
+    if report.kept:
+        summary += (f", kept {len(report.kept)} edited in the portal ({_some(report.kept)}; "
+                    f"`flask kb import --overwrite` would replace them with the files)")
+    if report.overwritten:
+        summary += f", overwrote {len(report.overwritten)} edited in the portal ({_some(report.overwritten)})"
+    click.echo(summary + ".")
+
+
+def _some(slugs: list[str], shown: int = 5) -> str:
+    """A few slugs for a message, and how many more."""
+    more = f" and {len(slugs) - shown} more" if len(slugs) > shown else ""
+    return ", ".join(slugs[:shown]) + more
 
 
 @kb_cli.command("export")

@@ -59,6 +59,10 @@ def test_bench_pack_articles_get_defaults():
     ("---\ntitle: \"T\"\nlang: en\nvisibility: secret\n---\n\nBody\n", "'visibility' must be one of"),
     ("---\ntitle: \"T\"\nlang: en\ntags: 3\n---\n\nBody\n", "'tags' must be a list"),
     ("---\n- a\n- b\n---\n\nBody\n", "must be a mapping"),
+    ("---\ntitle: \"T\"\nlang: en\ncategory: " + "c" * 61 + "\n---\n\nBody\n",
+     "'category' is too long: at most 60 characters, not 61"),
+    ("---\ntitle: \"T\"\nlang: en\n---\n\nBo\x00dy\n", "line 6 contains a NUL character"),
+    ("---\ntitle: \"" + "T" * 301 + "\"\nlang: en\n---\n\nBody\n", "'title' is too long: at most 300"),
 ])
 def test_bad_front_matter_names_the_file_and_the_problem(text, message):
     with pytest.raises(ArticleFormatError) as error:
@@ -72,6 +76,11 @@ def test_bad_slug_is_refused(tmp_path):
     path.write_text(GOOD, encoding="utf-8")
     with pytest.raises(ArticleFormatError, match="slug"):
         read_article(path)
+
+
+def test_a_slug_longer_than_the_database_holds_is_refused():
+    with pytest.raises(ArticleFormatError, match="slug .*too long: at most 200"):
+        parse_article(GOOD, "a" * 201)
 
 
 def test_content_hash_changes_with_content():

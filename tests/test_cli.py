@@ -30,6 +30,81 @@ def test_kb_import_is_idempotent_by_slug_and_hash(app, runner, tmp_path):
         assert get_session().scalar(select(func.count()).select_from(Article)) == count
 
 
+def portal_changes(app, slug_to_edit: str, slug_to_archive: str) -> None:
+    """An L2 agent edits one imported article and archives another, as in the portal."""
+    from portal.domain import knowledge
+    from portal.domain.models import Role, User
+
+    with app.app_context():
+        session = get_session()
+        agent = User(email="l2@example.com", name="L2", role=Role.AGENT_L2, password_hash="x")
+        session.add(agent)
+        article = session.scalar(select(Article).where(Article.slug == slug_to_edit))
+        draft = knowledge.ArticleDraft(article.title, article.body + "\n## Edited in the portal\n\nNew step.\n",
+                                       article.lang, article.category, list(article.tags), article.visibility)
+        knowledge.edit_article(session, article, agent, draft, article.version)
+        archived = session.scalar(select(Article).where(Article.slug == slug_to_archive))
+        knowledge.change_state(session, archived, agent, "archive", archived.version)
+        session.commit()
+
+
+def article_state(app, slug: str) -> tuple[str, str, int]:
+    with app.app_context():
+        article = get_session().scalar(select(Article).where(Article.slug == slug))
+        return article.status, article.body, len(article.revisions)
+
+
+def test_kb_import_never_undoes_work_done_in_the_portal(app, runner, tmp_path):
+    kb = tmp_path / "kb"
+    shutil.copytree(ARTICLES_DIR, kb)
+    count = len(list(kb.glob("*.md")))
+    invoke(runner, "kb", "import", str(kb))
+    portal_changes(app, "vpn-connect-from-home", "mailbox-full")
+    edited, archived = article_state(app, "vpn-connect-from-home"), article_state(app, "mailbox-full")
+    for _ in range(2):  # `make run` twice: nothing is reverted or un-archived, and the second run says the same
+        output = invoke(runner, "kb", "import", str(kb))
+        assert f"0 new, 0 updated, {count - 2} unchanged, kept 2 edited in the portal" in output
+        assert "mailbox-full, vpn-connect-from-home" in output and "--overwrite" in output
+        assert article_state(app, "vpn-connect-from-home") == edited and "Edited in the portal" in edited[1]
+        assert article_state(app, "mailbox-full") == archived and archived[0] == "archived"
+
+
+def test_kb_import_takes_a_changed_file_only_for_articles_untouched_in_the_portal(app, runner, tmp_path):
+    kb = tmp_path / "kb"
+    shutil.copytree(ARTICLES_DIR, kb)
+    count = len(list(kb.glob("*.md")))
+    invoke(runner, "kb", "import", str(kb))
+    portal_changes(app, "vpn-connect-from-home", "mailbox-full")
+    for name in ("vpn-connect-from-home", "mailbox-full", "laptop-disk-full"):  # upstream changes
+        page = kb / f"{name}.md"
+        page.write_text(page.read_text(encoding="utf-8") + "\n## Upstream\n\nFrom the files.\n", encoding="utf-8")
+    output = invoke(runner, "kb", "import", str(kb))
+    assert f"0 new, 1 updated, {count - 3} unchanged, kept 2 edited in the portal" in output
+    assert "From the files." in article_state(app, "laptop-disk-full")[1]
+    assert "From the files." not in article_state(app, "vpn-connect-from-home")[1]
+    assert article_state(app, "mailbox-full")[0] == "archived"
+
+    output = invoke(runner, "kb", "import", "--overwrite", str(kb))
+    assert f"0 new, 0 updated, {count - 2} unchanged, overwrote 2 edited in the portal" in output
+    status, body, _ = article_state(app, "vpn-connect-from-home")
+    assert "From the files." in body and "Edited in the portal" not in body
+    assert article_state(app, "mailbox-full")[0] == "published"
+    assert f"0 new, 0 updated, {count} unchanged." in invoke(runner, "kb", "import", str(kb))
+
+
+def test_kb_import_after_exporting_portal_edits_follows_the_files_again(app, runner, tmp_path):
+    invoke(runner, "kb", "import", str(ARTICLES_DIR))
+    portal_changes(app, "vpn-connect-from-home", "mailbox-full")
+    kb = tmp_path / "kb"
+    invoke(runner, "kb", "export", str(kb))
+    count = len(list(kb.glob("*.md")))
+    assert f"0 new, 0 updated, {count} unchanged." in invoke(runner, "kb", "import", str(kb))
+    page = kb / "vpn-connect-from-home.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n## Upstream\n\nFrom the files.\n", encoding="utf-8")
+    assert f"0 new, 1 updated, {count - 1} unchanged." in invoke(runner, "kb", "import", str(kb))
+    assert "From the files." in article_state(app, "vpn-connect-from-home")[1]
+
+
 def test_kb_export_writes_the_same_bytes_back(runner, tmp_path):
     invoke(runner, "kb", "import", str(ARTICLES_DIR))
     out = tmp_path / "exported"

@@ -58,6 +58,46 @@ def test_migrations_create_exactly_the_models_schema(tmp_path):
     assert diff == [], "the models changed without a migration: run `flask db revision -m ...`"
 
 
+def test_upgrading_remembers_the_import_only_of_articles_untouched_in_the_portal(tmp_path):
+    from alembic import command
+    from sqlalchemy import MetaData, Table, insert, select
+
+    from portal.db import alembic_config
+    from portal.domain.models import utcnow
+
+    url = POSTGRES_URL or f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path), "MESA_DATABASE_URL": url})
+    command.upgrade(alembic_config(app), "0003")
+    tables = MetaData()
+    tables.reflect(engine)
+    articles, revisions, events = (tables.tables[t] for t in ("articles", "article_revisions", "article_events"))
+    now = utcnow()
+    with engine.begin() as connection:
+        for number, slug in enumerate(("untouched", "edited", "archived"), 1):
+            connection.execute(insert(articles).values(
+                id=number, slug=slug, title=slug, lang="en", category="general", tags=[], visibility="public",
+                status="published", body="text\n", content_hash=f"hash-{slug}", created_at=now, updated_at=now))
+            connection.execute(insert(revisions).values(
+                article_id=number, number=1, title=slug, lang="en", category="general", tags=[],
+                visibility="public", body="text\n", note="imported", created_at=now))
+        connection.execute(insert(revisions).values(
+            article_id=2, number=2, title="edited", lang="en", category="general", tags=[], visibility="public",
+            body="better\n", note="", created_at=now))
+        connection.execute(insert(events).values(article_id=2, kind="edited", comment="", data={}, created_at=now))
+        connection.execute(insert(events).values(article_id=3, kind="archive", comment="", data={}, created_at=now))
+    upgrade_database(app)
+    upgraded = Table("articles", MetaData(), autoload_with=engine)
+    with engine.connect() as connection:
+        remembered = dict(connection.execute(select(upgraded.c.slug, upgraded.c.imported_hash)).all())
+    engine.dispose()
+    app.extensions["mesa_engine"].dispose()
+    assert remembered == {"untouched": "hash-untouched", "edited": None, "archived": None}
+
+
 def test_default_secret_key_is_refused_in_production(tmp_path, monkeypatch):
     monkeypatch.delenv("MESA_SECRET_KEY", raising=False)
     monkeypatch.setenv("MESA_ENV", "production")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import markdown as markdown_lib
@@ -41,30 +41,46 @@ def to_document(article: Article) -> indexer.Article:
 
 @dataclass
 class ImportReport:
-    """What an import did."""
+    """What an import did; ``kept`` are articles changed in the portal that the files would have undone."""
 
-    created: list[str]
-    updated: list[str]
-    unchanged: list[str]
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    overwritten: list[str] = field(default_factory=list)
 
 
-def import_articles(session: Session, documents: list[indexer.Article]) -> ImportReport:
-    """Create or update articles by slug; an article whose content hash is unchanged is left alone."""
-    report = ImportReport([], [], [])
+def import_articles(session: Session, documents: list[indexer.Article], overwrite: bool = False) -> ImportReport:
+    """Create or update articles by slug; the database is the system of record.
+
+    A file equal to the article is skipped. A changed file updates the article only if the article is still
+    exactly what was last imported; an article changed in the portal since (edited, published, archived...)
+    is kept and listed, unless ``overwrite`` says the files win.
+    """
+    report = ImportReport()
     existing = {a.slug: a for a in session.scalars(select(Article).where(
         Article.slug.in_([d.slug for d in documents])))}
     for document in documents:
-        content_hash = document.content_hash()
+        file_hash = document.content_hash()
         article = existing.get(document.slug)
-        if article is not None and article.content_hash == content_hash:
-            report.unchanged.append(document.slug)
-            continue
         if article is None:
             article = Article(slug=document.slug)
             session.add(article)
             report.created.append(document.slug)
         else:
-            report.updated.append(document.slug)
+            current_hash = to_document(article).content_hash()
+            if current_hash == file_hash:
+                if article.imported_hash != file_hash:  # e.g. portal edits exported to the files
+                    article.imported_hash = file_hash
+                report.unchanged.append(document.slug)
+                continue
+            if current_hash == article.imported_hash:
+                report.updated.append(document.slug)
+            elif not overwrite:
+                report.kept.append(document.slug)
+                continue
+            else:
+                report.overwritten.append(document.slug)
         article.title = document.title
         article.lang = document.lang
         article.category = document.category
@@ -72,8 +88,9 @@ def import_articles(session: Session, documents: list[indexer.Article]) -> Impor
         article.visibility = document.visibility
         article.status = document.status
         article.body = document.body
-        article.content_hash = content_hash
-        add_revision(article, None, "imported")
+        article.content_hash = article.imported_hash = file_hash
+        add_revision(article, None, "imported over changes made in the portal"
+                     if document.slug in report.overwritten else "imported")
     session.flush()
     return report
 
@@ -88,9 +105,9 @@ def add_revision(article: Article, author: User | None, note: str = "") -> Artic
     return revision
 
 
-def import_directory(session: Session, directory: Path) -> ImportReport:
+def import_directory(session: Session, directory: Path, overwrite: bool = False) -> ImportReport:
     """Import every article file of a directory (bad files raise ArticleFormatError naming the file)."""
-    return import_articles(session, indexer.read_articles(directory))
+    return import_articles(session, indexer.read_articles(directory), overwrite)
 
 
 def export_directory(session: Session, directory: Path) -> int:

@@ -120,6 +120,9 @@ class Article(Base):
     status: Mapped[str] = mapped_column(String(10), default="published", index=True)
     body: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The content hash of the file it was last imported from (None: never imported). An article whose
+    # content_hash differs from it was changed in the portal, and an import keeps it.
+    imported_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
                                                  onupdate=utcnow, server_default=func.now())
