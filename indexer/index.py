@@ -186,11 +186,13 @@ class KnowledgeIndex:
         """The ranking and the models: two indexes with equal signatures hold comparable vectors."""
         return ranking_signature(self.ranking.name, {b: f["model"] for b, f in self.meta["fields"].items()})
 
-    def build(self, articles: Iterable[Article], progress: bool = False) -> None:
+    def build(self, articles: Iterable[Article], progress: bool = False,
+              vector_sink: Callable[[str, np.ndarray, np.ndarray], None] | None = None) -> None:
         """Index all these articles, replacing whatever the index held.
 
         Vectors are embedded batch by batch and go straight into their store, so a large knowledge base
         never sits in memory twice (a store above the approximate size is quantised as it fills).
+        ``vector_sink(backend, ids, vectors)`` sees every batch (benchmarks keep the exact vectors).
         """
         started = time.perf_counter()
         self.lexical = LexicalIndex() if self.ranking.lexical else None
@@ -216,8 +218,10 @@ class KnowledgeIndex:
 
                 batches = tqdm(batches, desc=f"Embedding {dense.unit}s ({dense.backend})", unit="batch")
             for start in batches:
-                store.add(ids[start:start + ENCODE_BATCH],
-                          embedder.encode_documents(texts[start:start + ENCODE_BATCH]))
+                vectors = embedder.encode_documents(texts[start:start + ENCODE_BATCH])
+                store.add(ids[start:start + ENCODE_BATCH], vectors)
+                if vector_sink is not None:
+                    vector_sink(dense.backend, ids[start:start + ENCODE_BATCH], vectors)
             store.flush()
             self.stores[dense.backend] = store
         self.meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -291,28 +295,38 @@ class KnowledgeIndex:
 
     def search(self, query: str, k: int = 5, lang: str | None = None,
                allow: Callable[[ArticleEntry], bool] | None = None,
-               query_lang: str | None = None) -> list[SearchHit]:
+               query_lang: str | None = None, timings: dict | None = None) -> list[SearchHit]:
         """The k best articles for a query, each with its best-matching section and why it matched.
 
         ``lang`` keeps only articles in that language; ``allow`` filters articles (e.g. internal ones
         for a customer). ``query_lang`` is the language to assume when the query itself does not tell
-        (a single word); by default it is detected, English when in doubt.
+        (a single word); by default it is detected, English when in doubt. ``timings``, if given,
+        receives the milliseconds spent embedding the query, searching and fusing (benchmarks).
         """
         if not self.articles or k <= 0:
             return []
+        started = time.perf_counter()
+        timings = {} if timings is None else timings
+        timings.update(embed_ms=0.0, search_ms=0.0, fuse_ms=0.0)
         qlang = detect_language(query, query_lang or "en")
-        proposals = self.propose(query, self.ranking.needed(qlang), max(CANDIDATES, k), lang, allow)
+        proposals = self.propose(query, self.ranking.needed(qlang), max(CANDIDATES, k), lang, allow, timings)
+        fusing = time.perf_counter()
+        timings["search_ms"] = (fusing - started) * 1000 - timings["embed_ms"]
         contributions = fuse(self.ranking, qlang,
                              {name: ({slug: raw for slug, (raw, _) in p.found.items()}, p.pad_to)
                               for name, p in proposals.items()},
                              {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found})
         fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
         ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
-        return [self._hit(slug, score, query, proposals, contributions[slug]) for slug, score in ranked]
+        hits = [self._hit(slug, score, query, proposals, contributions[slug]) for slug, score in ranked]
+        timings["fuse_ms"] = (time.perf_counter() - fusing) * 1000
+        return hits
 
     def propose(self, query: str, retrievers: list[str], depth: int = CANDIDATES, lang: str | None = None,
-                allow: Callable[[ArticleEntry], bool] | None = None) -> dict[str, "Candidates"]:
+                allow: Callable[[ArticleEntry], bool] | None = None,
+                timings: dict | None = None) -> dict[str, "Candidates"]:
         """Each named retriever's best ``depth`` articles for the query (before fusion)."""
+        timings = {} if timings is None else timings
 
         def keep(entry: ArticleEntry) -> bool:
             return (lang is None or entry.lang == lang) and (allow is None or allow(entry))
@@ -320,18 +334,20 @@ class KnowledgeIndex:
         proposals: dict[str, Candidates] = {}
         for dense in self.ranking.dense:
             if dense.backend in retrievers:
-                proposals[dense.backend] = self._dense_candidates(dense.backend, query, depth, keep)
+                proposals[dense.backend] = self._dense_candidates(dense.backend, query, depth, keep, timings)
         if self.lexical is not None and LEXICAL in retrievers:
             proposals[LEXICAL] = self._lexical_candidates(query, depth, keep)
         return proposals
 
-    def _dense_candidates(self, backend: str, query: str, depth: int, keep) -> Candidates:
+    def _dense_candidates(self, backend: str, query: str, depth: int, keep, timings: dict) -> Candidates:
         store = self.stores[backend]
         if store.count == 0:
             return Candidates({})
+        embedding = time.perf_counter()
         query_vector = self.embedders[backend].encode_queries([query])
+        timings["embed_ms"] = timings.get("embed_ms", 0.0) + (time.perf_counter() - embedding) * 1000
         per_article = max(1, store.count // max(1, len(self.articles)))
-        fetch = min(store.count, depth * per_article * 2)
+        fetch = min(store.count, depth * per_article)
         while True:
             scores, ids = store.search(query_vector, fetch)
             best: dict[str, tuple[float, int]] = {}
@@ -350,12 +366,19 @@ class KnowledgeIndex:
             fetch = min(store.count, fetch * 4)
 
     def _lexical_candidates(self, query: str, depth: int, keep) -> Candidates:
-        allowed = np.zeros(self.next_id, dtype=bool)
-        reachable = [entry.doc_id for entry in self.articles.values() if keep(entry)]
-        allowed[reachable] = True
-        doc_ids, scores = self.lexical.top(query, depth, allowed)
-        found = {self._by_doc[d].slug: (s, -1) for d, s in zip(doc_ids.tolist(), scores.tolist())}
-        return Candidates(found, pad_to=min(depth, len(reachable)))
+        fetch = depth * 4
+        while True:
+            doc_ids, scores = self.lexical.top(query, fetch)
+            found: dict[str, tuple[float, int]] = {}
+            for doc_id, score in zip(doc_ids.tolist(), scores.tolist()):
+                entry = self._by_doc.get(doc_id)
+                if entry is not None and keep(entry):
+                    found[entry.slug] = (score, -1)
+                    if len(found) >= depth:
+                        break
+            if len(found) >= depth or len(doc_ids) < fetch:
+                return Candidates(found, pad_to=min(depth, len(self.articles)))
+            fetch *= 8
 
     def _hit(self, slug: str, score: float, query: str, proposals: dict[str, Candidates],
              contributions: dict[str, float]) -> SearchHit:

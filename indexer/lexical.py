@@ -191,16 +191,9 @@ class LexicalIndex:
                 total[docs] += idf * tfs / (tfs + norm)
         return total
 
-    def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(doc ids, scores) of the n best documents with a score above 0, best first.
-
-        ``allowed`` is a boolean array over document ids (False: never returned).
-        """
+    def top(self, query: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(doc ids, scores) of the n best documents with a score above 0, best first."""
         scores = self.scores(query)
-        if allowed is not None:
-            mask = np.zeros(len(scores), dtype=bool)
-            mask[:min(len(allowed), len(scores))] = allowed[:len(scores)]
-            scores = np.where(mask, scores, 0)
         matching = np.flatnonzero(scores > 0)
         if len(matching) > n:
             matching = matching[np.argpartition(-scores[matching], n - 1)[:n]]

@@ -1,0 +1,296 @@
+"""Scale benchmark: grow the knowledge base to 1k, 10k and 100k chunks and measure Mesa at each size.
+
+    python bench/scale.py [--sizes 1000,10000,100000] [--ranking hybrid] [--json FILE]
+
+Each size runs in its own process (so peak memory is that size's alone) and reports:
+index build time and chunks/s; query p50/p95 split into embedding, search and fusion; `/api/search`
+p50/p95 through a real HTTP server (the portal served by `flask run` in another process, on 127.0.0.1);
+the time to publish one article into the saved index; the recall@10 of each approximate vector store
+against exact search; and peak RSS of the build-and-query process.
+
+The text is real: the starter KB and the benchmark packs' articles, then variants of them (sentences
+shuffled and partly dropped, one sentence borrowed from another article of the same language, a team
+name in the title) until the size is reached. Queries are the packs' real queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import resource
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from indexer import Article, KnowledgeIndex, chunk_article, get_ranking, make_embedders, read_articles  # noqa: E402
+from indexer.evaluate import percentile, read_queries  # noqa: E402
+
+PACKS = ROOT.parent / "shared" / "bench" / "dev"
+TEAMS = {"en": ["Sales", "Finance", "Madrid office", "Warehouse", "Legal", "Support", "Lab", "Field team"],
+         "es": ["Ventas", "Finanzas", "Oficina de Madrid", "Almacén", "Legal", "Soporte", "Laboratorio", "Campo"]}
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+QUERIES = 200
+
+
+def base_articles() -> list[Article]:
+    """The starter KB's published articles and every dev pack's articles (slugs made unique)."""
+    articles = [a for a in read_articles(ROOT / "articles") if a.status == "published"]
+    for pack in sorted(PACKS.iterdir()):
+        if (pack / "articles").is_dir():
+            for article in read_articles(pack):
+                article.slug = f"{pack.name}-{article.slug}"[:200]
+                articles.append(article)
+    return articles
+
+
+def variant(article: Article, number: int, donors: list[Article], rng: random.Random) -> Article:
+    """A plausible sibling of an article: same topic, reworded by reordering, dropping and borrowing."""
+    sections = re.split(r"(?m)^(?=## )", article.body)
+    body = []
+    for section in sections:
+        lines = section.split("\n", 1)
+        heading, text = (lines[0], lines[1] if len(lines) > 1 else "") if section.startswith("## ") else ("", section)
+        sentences = [s for s in _SENTENCE_RE.split(" ".join(text.split())) if s]
+        rng.shuffle(sentences)
+        kept = [s for s in sentences if rng.random() > 0.15] or sentences[:1]
+        donor = rng.choice(donors)
+        borrowed = [s for s in _SENTENCE_RE.split(" ".join(donor.body.split())) if s and not s.startswith("#")]
+        if borrowed:
+            kept.insert(rng.randrange(len(kept) + 1), rng.choice(borrowed))
+        body.append(f"{heading}\n\n{' '.join(kept)}\n" if heading else f"{' '.join(kept)}\n")
+    team = rng.choice(TEAMS[article.lang])
+    return Article(slug=f"{article.slug[:180]}-v{number}", title=f"{team}: {article.title}", lang=article.lang,
+                   body="\n".join(body), category=article.category, tags=list(article.tags))
+
+
+def knowledge_base(chunks_wanted: int, seed: int = 7) -> list[Article]:
+    """Articles with at least ``chunks_wanted`` chunks in total: the real ones first, then variants."""
+    rng = random.Random(seed)
+    base = base_articles()
+    by_lang = {lang: [a for a in base if a.lang == lang] for lang in ("es", "en")}
+    articles, total, number = [], 0, 0
+    while total < chunks_wanted:
+        source = base[number % len(base)]
+        article = source if number < len(base) else variant(source, number, by_lang[source.lang], rng)
+        articles.append(article)
+        total += len(chunk_article(article))
+        number += 1
+    return articles
+
+
+def bench_queries() -> list[str]:
+    """Real user queries from the packs, Spanish and English mixed, in a fixed order."""
+    queries = [q.text for pack in sorted(PACKS.iterdir()) if (pack / "queries.jsonl").exists()
+               for q in read_queries(pack)]
+    random.Random(3).shuffle(queries)
+    return queries[:QUERIES]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def summary(values: list[float]) -> dict:
+    return {"p50": round(statistics.median(values), 2), "p95": round(percentile(values, 95), 2)}
+
+
+def measure_api(instance: Path, ranking: str, queries: list[str]) -> dict:
+    """p50/p95 of `GET /api/search` through `flask run` on 127.0.0.1 (one client, keep-alive).
+
+    The server answers on one long-lived thread, as a gunicorn sync worker does: torch keeps a pool of
+    compute threads per calling thread, so a server starting a thread per request pays ~5 ms more.
+    """
+    port = free_port()
+    env = {**os.environ, "MESA_ENV": "development", "MESA_INSTANCE_DIR": str(instance),
+           "MESA_RANKING": ranking, "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "flask", "--app", "portal", "run", "--port", str(port),
+                               "--no-reload", "--no-debugger", "--without-threads"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                connection.request("GET", "/api/search?q=warm+up")
+                connection.getresponse().read()
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError("the portal did not start")
+                time.sleep(0.5)
+        for query in queries[:5]:  # the models load on the first searches
+            connection.request("GET", "/api/search?" + urllib.parse.urlencode({"q": query, "k": 5}))
+            connection.getresponse().read()
+        latencies = []
+        for query in queries:
+            started = time.perf_counter()
+            connection.request("GET", "/api/search?" + urllib.parse.urlencode({"q": query, "k": 5}))
+            response = connection.getresponse()
+            response.read()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                raise RuntimeError(f"/api/search answered {response.status}")
+        return summary(latencies)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def run_size(chunks: int, ranking_name: str) -> dict:
+    """Everything measured at one size (run in a fresh process)."""
+    from portal import create_app
+    from portal.db import get_session
+    from portal.domain.articles import import_articles, searchable_articles, to_document
+    from portal.domain.models import Base
+
+    ranking = get_ranking(ranking_name)
+    embedders = make_embedders(ranking)
+    articles = knowledge_base(chunks)
+    workdir = Path(tempfile.mkdtemp(prefix=f"mesa-scale-{chunks}-"))
+    app = create_app({"MESA_ENV": "development", "MESA_INSTANCE_DIR": str(workdir), "MESA_RANKING": ranking_name})
+    Base.metadata.create_all(app.extensions["mesa_engine"])
+    with app.app_context():
+        session = get_session()
+        import_articles(session, articles)
+        session.commit()
+        documents = [to_document(a) for a in searchable_articles(session)]
+
+    # The exact vectors go to disk as the build streams them (not into this process's memory), to check
+    # the approximate stores' recall at the end.
+    exact_ids: dict[str, list[np.ndarray]] = {}
+    exact_files = {}
+
+    def keep_exact(backend, ids, vectors):
+        if backend not in exact_files:
+            exact_files[backend] = open(workdir / f"exact-{backend}.f32", "wb")
+        exact_ids.setdefault(backend, []).append(ids)
+        exact_files[backend].write(np.ascontiguousarray(vectors, np.float32).tobytes())
+
+    for embedder in embedders.values():  # load the models before the clock starts
+        embedder.encode_documents(["warm up"])
+    index = KnowledgeIndex.create(ranking, embedders)
+    started = time.perf_counter()
+    index.build(documents, vector_sink=keep_exact)
+    build_seconds = time.perf_counter() - started
+    index.save(workdir / "index.npz")
+    for handle in exact_files.values():
+        handle.close()
+
+    queries = bench_queries()
+    for query in queries[:5]:
+        index.search(query, k=5)
+    parts = {"embed_ms": [], "search_ms": [], "fuse_ms": [], "total_ms": []}
+    for query in queries:
+        timings = {}
+        started = time.perf_counter()
+        index.search(query, k=5, timings=timings)
+        parts["total_ms"].append((time.perf_counter() - started) * 1000)
+        for name in ("embed_ms", "search_ms", "fuse_ms"):
+            parts[name].append(timings[name])
+
+    new = variant(documents[0], 10**7, documents[:50], random.Random(1))
+    started = time.perf_counter()
+    index.upsert(new)
+    index.save(workdir / "index.npz")
+    publish_ms = (time.perf_counter() - started) * 1000
+    index.remove(new.slug)
+    index.save(workdir / "index.npz")
+    rss = peak_rss_mb()
+
+    recall = {}
+    for backend, store in index.stores.items():
+        if not store.approximate:
+            continue
+        ids = np.concatenate(exact_ids[backend])
+        vectors = np.memmap(workdir / f"exact-{backend}.f32", dtype=np.float32, mode="r").reshape(len(ids), -1)
+        sample = embedders[backend].encode_queries(queries[:100])
+        _, approximate_ids = store.search(sample, 10)
+        hits = 0
+        for row, query_vector in enumerate(sample):
+            scores = np.concatenate([np.asarray(vectors[i:i + 50_000]) @ query_vector
+                                     for i in range(0, len(vectors), 50_000)])
+            truth = set(ids[np.argpartition(-scores, 10)[:10]].tolist())
+            hits += len(truth & set(approximate_ids[row].tolist()))
+        recall[backend] = round(hits / (10 * len(sample)), 4)
+
+    api = measure_api(workdir, ranking_name, queries)
+    info = index.info()
+    return {
+        "chunks": info["chunks"], "articles": info["articles"], "vectors": info["vectors"],
+        "approximate": {b: s.approximate for b, s in index.stores.items()},
+        "build_s": round(build_seconds, 1), "chunks_per_s": round(info["chunks"] / build_seconds, 1),
+        "query_ms": {name: summary(values) for name, values in parts.items()},
+        "api_ms": api, "publish_ms": round(publish_ms, 1), "recall_at_10": recall,
+        "peak_rss_mb": round(rss), "index_mb": round((workdir / "index.npz").stat().st_size / 2**20, 1),
+    }
+
+
+def table(results: list[dict], ranking: str) -> str:
+    """The results as a Markdown table with the date and machine."""
+    import platform
+
+    lines = [f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()}-core {platform.machine()}, ranking `{ranking}`", "",
+             "| chunks | articles | vectors | build | query: embed / search / fusion p50 (p95) | query total p50 / p95 "
+             "| /api/search p50 / p95 | publish one | ANN recall@10 | peak RSS |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        q = r["query_ms"]
+        vectors = ", ".join(f"{b} {n:,}{' (IVF)' if r['approximate'][b] else ''}" for b, n in r["vectors"].items())
+        recall = ", ".join(f"{b} {v:.3f}" for b, v in r["recall_at_10"].items()) or "exact"
+        lines.append(
+            f"| {r['chunks']:,} | {r['articles']:,} | {vectors} | {r['build_s']} s ({r['chunks_per_s']} chunks/s) | "
+            f"{q['embed_ms']['p50']} / {q['search_ms']['p50']} / {q['fuse_ms']['p50']} ms "
+            f"({q['embed_ms']['p95']} / {q['search_ms']['p95']} / {q['fuse_ms']['p95']}) | "
+            f"{q['total_ms']['p50']} / {q['total_ms']['p95']} ms | {r['api_ms']['p50']} / {r['api_ms']['p95']} ms | "
+            f"{r['publish_ms']} ms | {recall} | {r['peak_rss_mb']} MB |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="chunk counts, comma-separated")
+    parser.add_argument("--ranking", default="hybrid")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_size(args.one, args.ranking)))
+        return 0
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"size {size:,} chunks ...", file=sys.stderr, flush=True)
+        done = subprocess.run([sys.executable, __file__, "--one", str(size), "--ranking", args.ranking],
+                              capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return 1
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(table(results, args.ranking))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
