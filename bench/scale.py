@@ -217,21 +217,33 @@ def run_size(chunks: int, ranking_name: str) -> dict:
     index.save(workdir / "index.npz")
     rss = peak_rss_mb()
 
-    recall = {}
+    recall, recall_curve = {}, {}
     for backend, store in index.stores.items():
         if not store.approximate:
             continue
         ids = np.concatenate(exact_ids[backend])
         vectors = np.memmap(workdir / f"exact-{backend}.f32", dtype=np.float32, mode="r").reshape(len(ids), -1)
         sample = embedders[backend].encode_queries(queries[:100])
-        _, approximate_ids = store.search(sample, 10)
-        hits = 0
-        for row, query_vector in enumerate(sample):
+        truths = []
+        for query_vector in sample:
             scores = np.concatenate([np.asarray(vectors[i:i + 50_000]) @ query_vector
                                      for i in range(0, len(vectors), 50_000)])
-            truth = set(ids[np.argpartition(-scores, 10)[:10]].tolist())
-            hits += len(truth & set(approximate_ids[row].tolist()))
-        recall[backend] = round(hits / (10 * len(sample)), 4)
+            truths.append(set(ids[np.argpartition(-scores, 10)[:10]].tolist()))
+        faiss_index = store._index
+        default = faiss_index.nprobe
+        curve = []
+        for nprobe in sorted({max(1, faiss_index.nlist // share) for share in (32, 16, 8, 4)} | {default}):
+            faiss_index.nprobe = nprobe
+            started = time.perf_counter()
+            found = [store.search(row[None, :], 10)[1][0] for row in sample]
+            search_ms = (time.perf_counter() - started) * 1000 / len(sample)
+            value = sum(len(t & set(f.tolist())) for t, f in zip(truths, found)) / (10 * len(sample))
+            curve.append({"nprobe": nprobe, "nlist": faiss_index.nlist, "recall": round(value, 4),
+                          "search_ms": round(search_ms, 2)})
+            if nprobe == default:
+                recall[backend] = round(value, 4)
+        faiss_index.nprobe = default
+        recall_curve[backend] = curve
 
     api = measure_api(workdir, ranking_name, queries)
     info = index.info()
@@ -240,7 +252,7 @@ def run_size(chunks: int, ranking_name: str) -> dict:
         "approximate": {b: s.approximate for b, s in index.stores.items()},
         "build_s": round(build_seconds, 1), "chunks_per_s": round(info["chunks"] / build_seconds, 1),
         "query_ms": {name: summary(values) for name, values in parts.items()},
-        "api_ms": api, "publish_ms": round(publish_ms, 1), "recall_at_10": recall,
+        "api_ms": api, "publish_ms": round(publish_ms, 1), "recall_at_10": recall, "recall_curve": recall_curve,
         "peak_rss_mb": round(rss), "index_mb": round((workdir / "index.npz").stat().st_size / 2**20, 1),
     }
 

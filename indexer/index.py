@@ -32,7 +32,7 @@ from .ranking import CANDIDATES, LEXICAL, Ranking, fuse, get_ranking
 from .store import VectorStore
 
 FORMAT_VERSION = 2
-ENCODE_BATCH = 64
+ENCODE_BATCH = 512  # texts per call: the model sorts a call by length, so less padding
 
 
 class IndexProblem(Exception):
