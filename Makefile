@@ -6,7 +6,7 @@ FLASK := MESA_ENV=$${MESA_ENV:-development} HF_HUB_OFFLINE=1 $(BIN)/flask --app 
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run setup test test-postgres translations chromium extract-messages bench-quality clean
+.PHONY: run setup test test-postgres translations chromium extract-messages bench bench-quality bench-scale clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ extract-messages: $(BIN)/.installed
 # Retrieval quality of the default ranking and the two baselines on every dev pack, as a Markdown table.
 bench-quality: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval ../shared/bench/dev/*/ --compare --table
+
+# Speed and memory at 1k, 10k and 100k chunks (about an hour on 2 cores, most of it embedding 100k chunks).
+bench-scale: $(BIN)/.installed translations
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/scale.py
+
+bench: bench-quality bench-scale
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

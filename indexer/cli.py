@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--table", action="store_true",
                           help="end with a Markdown table of every pack, with the date and machine")
     evaluate.add_argument("--compare", action="store_true",
-                          help="also run the baselines: bm25 and plain dense sentence-transformers")
+                          help="also run the baselines: bm25, and dense (plain sentence-transformers MiniLM, cosine)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object per pack on the last lines")
     _add_ranking_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)

@@ -7,16 +7,18 @@ import json
 import math
 import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .articles import read_articles
 from .embedders import Embedder, make_embedders
 from .index import KnowledgeIndex
-from .language import LANGUAGES
-from .ranking import CANDIDATES, Ranking, fuse, get_ranking
+from .ranking import CANDIDATES, Ranking, get_ranking, standardise
 
-BASELINES = ("bm25", "sentence-transformers")  # keyword search as the peers do it; plain dense MiniLM
+# The baselines of `eval --compare`: keyword search as the peers do it, and plain dense MiniLM (cosine).
+BASELINES = {"bm25": "bm25", "dense": "sentence-transformers"}
 
 
 @dataclass
@@ -108,8 +110,8 @@ def evaluate_with_baselines(pack_dir: Path, ranking: Ranking | str, model: str =
     result = evaluate_pack(pack_dir, ranking, embedders)
     if compare:
         result["baselines"] = {}
-        for name in BASELINES:
-            baseline = get_ranking(name)
+        for name, ranking_name in BASELINES.items():
+            baseline = get_ranking(ranking_name)
             reused = {b: embedders.get(b) for b in (d.backend for d in baseline.dense)}
             baseline_embedders = {**make_embedders(baseline, model),
                                   **{b: e for b, e in reused.items() if e is not None}}
@@ -152,7 +154,14 @@ def markdown_table(results: list[dict]) -> str:
 
 # ----- tuning the weights of a ranking on the dev packs -------------------------------------------
 
-WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+WEIGHT_STEP = 0.05
+
+
+def weight_grid(retrievers: int, step: float = WEIGHT_STEP) -> np.ndarray:
+    """Every way to share 1 among the retrievers in steps of ``step`` (one row per way)."""
+    units = round(1 / step)
+    rows = [combo for combo in itertools.product(range(units + 1), repeat=retrievers) if sum(combo) == units]
+    return np.asarray(rows, dtype=np.float64) / units
 
 
 def collect_proposals(pack_dir: Path, ranking: Ranking, embedders: dict[str, Embedder]):
@@ -163,47 +172,47 @@ def collect_proposals(pack_dir: Path, ranking: Ranking, embedders: dict[str, Emb
     langs = {slug: entry.lang for slug, entry in index.articles.items()}
     rows = []
     for query in read_queries(pack_dir):
-        proposals = index.propose(query.text, ranking.retrievers, CANDIDATES)
-        rows.append((query.lang, query.relevant,
-                     {name: ({slug: raw for slug, (raw, _) in p.found.items()}, p.pad_to)
-                      for name, p in proposals.items()}))
+        rows.append((query.lang, query.relevant, index.propose(query.text, ranking.retrievers, CANDIDATES)))
     return rows, langs
 
 
-def tune_weights(pack_dirs: list[Path], ranking: Ranking, embedders: dict[str, Embedder]) -> dict:
-    """The weights per language pair that maximise MRR@10 on the packs whose queries and articles have
-    that pair of languages (every pack here has one language of queries and one of articles).
+def tune_weights(pack_dirs: list[Path], ranking: Ranking, embedders: dict[str, Embedder],
+                 step: float = WEIGHT_STEP) -> dict:
+    """The weights per language pair ("query>article") that maximise MRR@10, over a grid in ``step``s.
 
-    Returns {pair: {"weights": {...}, "mrr@10": ..., "pack": ...}}; the grid is WEIGHT_GRID per
-    retriever, normalised to sum 1.
+    A query counts for the pair of its language and its relevant article's; within one pack every
+    proposal is fused with the same trial weights, so a pack should hold one language of articles (the
+    dev packs do). Returns {pair: {"weights": {...}, "mrr@10": ..., "pack": ...}}.
     """
+    grid = weight_grid(len(ranking.retrievers), step)
     best: dict[str, dict] = {}
     for pack_dir in pack_dirs:
         rows, langs = collect_proposals(pack_dir, ranking, embedders)
-        pairs = {f"{q}>{a}" for q, _, _ in rows for a in set(langs.values())}
-        for pair in sorted(pairs):
-            query_lang = pair.split(">")[0]
-            seen = set()
-            for combo in itertools.product(WEIGHT_GRID, repeat=len(ranking.retrievers)):
-                total = sum(combo)
-                if not total:
+        reciprocal: dict[str, np.ndarray] = {}
+        counts: dict[str, int] = {}
+        for query_lang, relevant, proposals in rows:
+            pair = f"{query_lang}>{langs.get(relevant[0], query_lang)}"
+            slugs = sorted({slug for proposal in proposals.values() for slug in proposal.found})
+            z = np.zeros((len(slugs), len(ranking.retrievers)))
+            for column, name in enumerate(ranking.retrievers):
+                proposal = proposals.get(name)
+                if proposal is None:
                     continue
-                weights = {name: round(w / total, 3) for name, w in zip(ranking.retrievers, combo)}
-                key = tuple(weights.values())
-                if key in seen:
-                    continue
-                seen.add(key)
-                trial = replace(ranking, weights={p: weights for p in
-                                                  (f"{a}>{b}" for a in LANGUAGES for b in LANGUAGES)})
-                rankings = []
-                for lang, _, proposals in rows:
-                    if lang != query_lang:
-                        continue
-                    parts = fuse(trial, lang, proposals, langs)
-                    rankings.append(sorted(parts, key=lambda s: (-sum(parts[s].values()), s))[:10])
-                relevant = [r for lang, r, _ in rows if lang == query_lang]
-                mrr = rank_metrics(rankings, relevant)["mrr@10"]
-                if pair not in best or mrr > best[pair]["mrr@10"]:
-                    best[pair] = {"weights": weights, "mrr@10": mrr, "pack": Path(pack_dir).name}
+                values, floor = standardise([raw for raw, _ in proposal.found.values()], proposal.pad_to)
+                by_slug = dict(zip(proposal.found, values.tolist()))
+                z[:, column] = [by_slug.get(slug, floor) for slug in slugs]
+            scores = z @ grid.T  # candidates x weightings
+            wanted = [i for i, slug in enumerate(slugs) if slug in relevant]
+            counts[pair] = counts.get(pair, 0) + 1
+            if not wanted:
+                reciprocal.setdefault(pair, np.zeros(len(grid)))
+                continue
+            rank = (scores > scores[wanted].max(axis=0)).sum(axis=0)
+            reciprocal[pair] = reciprocal.get(pair, np.zeros(len(grid))) + np.where(rank < 10, 1 / (rank + 1), 0)
+        for pair, total in reciprocal.items():
+            mrr = total / counts[pair]
+            top = int(np.argmax(mrr))
+            if pair not in best or mrr[top] > best[pair]["mrr@10"]:
+                best[pair] = {"weights": dict(zip(ranking.retrievers, grid[top].round(3).tolist())),
+                              "mrr@10": round(float(mrr[top]), 4), "pack": Path(pack_dir).name}
     return best
-

@@ -28,7 +28,7 @@ from .chunking import DEFAULT_MAX_CHARS, Chunk, chunk_article, passages
 from .embedders import Embedder
 from .language import detect_language
 from .lexical import LexicalIndex
-from .ranking import CANDIDATES, LEXICAL, Ranking, fuse, get_ranking
+from .ranking import CANDIDATES, LEXICAL, Proposal, Ranking, fuse, get_ranking
 from .store import VectorStore
 
 FORMAT_VERSION = 2
@@ -128,14 +128,6 @@ def _embedding_units(field_unit: str, title: str, chunks: list[Chunk]) -> tuple[
         texts.extend(pieces)
         owners.extend([ordinal] * len(pieces))
     return texts, owners
-
-
-@dataclass
-class Candidates:
-    """One retriever's proposals for a query: article slug -> (raw score, best chunk id or -1)."""
-
-    found: dict[str, tuple[float, int]]
-    pad_to: int = 0
 
 
 class KnowledgeIndex:
@@ -312,9 +304,7 @@ class KnowledgeIndex:
         proposals = self.propose(query, self.ranking.needed(qlang), max(CANDIDATES, k), lang, allow, timings)
         fusing = time.perf_counter()
         timings["search_ms"] = (fusing - started) * 1000 - timings["embed_ms"]
-        contributions = fuse(self.ranking, qlang,
-                             {name: ({slug: raw for slug, (raw, _) in p.found.items()}, p.pad_to)
-                              for name, p in proposals.items()},
+        contributions = fuse(self.ranking, qlang, proposals,
                              {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found})
         fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
         ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
@@ -324,14 +314,14 @@ class KnowledgeIndex:
 
     def propose(self, query: str, retrievers: list[str], depth: int = CANDIDATES, lang: str | None = None,
                 allow: Callable[[ArticleEntry], bool] | None = None,
-                timings: dict | None = None) -> dict[str, "Candidates"]:
+                timings: dict | None = None) -> dict[str, Proposal]:
         """Each named retriever's best ``depth`` articles for the query (before fusion)."""
         timings = {} if timings is None else timings
 
         def keep(entry: ArticleEntry) -> bool:
             return (lang is None or entry.lang == lang) and (allow is None or allow(entry))
 
-        proposals: dict[str, Candidates] = {}
+        proposals: dict[str, Proposal] = {}
         for dense in self.ranking.dense:
             if dense.backend in retrievers:
                 proposals[dense.backend] = self._dense_candidates(dense.backend, query, depth, keep, timings)
@@ -339,10 +329,10 @@ class KnowledgeIndex:
             proposals[LEXICAL] = self._lexical_candidates(query, depth, keep)
         return proposals
 
-    def _dense_candidates(self, backend: str, query: str, depth: int, keep, timings: dict) -> Candidates:
+    def _dense_candidates(self, backend: str, query: str, depth: int, keep, timings: dict) -> Proposal:
         store = self.stores[backend]
         if store.count == 0:
-            return Candidates({})
+            return Proposal({})
         embedding = time.perf_counter()
         query_vector = self.embedders[backend].encode_queries([query])
         timings["embed_ms"] = timings.get("embed_ms", 0.0) + (time.perf_counter() - embedding) * 1000
@@ -362,10 +352,10 @@ class KnowledgeIndex:
                 if len(best) >= depth:
                     break
             if len(best) >= depth or fetch >= store.count:
-                return Candidates(best)
+                return Proposal(best)
             fetch = min(store.count, fetch * 4)
 
-    def _lexical_candidates(self, query: str, depth: int, keep) -> Candidates:
+    def _lexical_candidates(self, query: str, depth: int, keep) -> Proposal:
         fetch = depth * 4
         while True:
             doc_ids, scores = self.lexical.top(query, fetch)
@@ -377,10 +367,10 @@ class KnowledgeIndex:
                     if len(found) >= depth:
                         break
             if len(found) >= depth or len(doc_ids) < fetch:
-                return Candidates(found, pad_to=min(depth, len(self.articles)))
+                return Proposal(found, pad_to=min(depth, len(self.articles)))
             fetch *= 8
 
-    def _hit(self, slug: str, score: float, query: str, proposals: dict[str, Candidates],
+    def _hit(self, slug: str, score: float, query: str, proposals: dict[str, Proposal],
              contributions: dict[str, float]) -> SearchHit:
         entry = self.articles[slug]
         chunk_id, semantic = -1, None

@@ -129,18 +129,26 @@ def standardise(scores: np.ndarray, pad_to: int = 0) -> tuple[np.ndarray, float]
     return (scores - mean) / std, (floor - mean) / std
 
 
-def fuse(ranking: Ranking, query_lang: str, proposals: dict[str, tuple[dict[str, float], int]],
-         article_lang: dict[str, str]) -> dict[str, dict[str, float]]:
-    """Each proposed article's weighted, standardised score per retriever (their sum is its score).
+@dataclass
+class Proposal:
+    """One retriever's candidates for a query: article slug -> (raw score, best chunk id or -1).
 
-    ``proposals`` maps a retriever to (article -> raw score, pad_to for ``standardise``).
+    ``pad_to``: see ``standardise`` (BM25 counts the articles that matched nothing as zeros).
     """
+
+    found: dict[str, tuple[float, int]]
+    pad_to: int = 0
+
+
+def fuse(ranking: Ranking, query_lang: str, proposals: dict[str, Proposal],
+         article_lang: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Each proposed article's weighted, standardised score per retriever (their sum is its score)."""
     standardised = {}
-    for name, (found, pad_to) in proposals.items():
-        z, floor = standardise(list(found.values()), pad_to)
-        standardised[name] = (dict(zip(found, z.tolist())), floor)
+    for name, proposal in proposals.items():
+        z, floor = standardise([raw for raw, _ in proposal.found.values()], proposal.pad_to)
+        standardised[name] = (dict(zip(proposal.found, z.tolist())), floor)
     parts: dict[str, dict[str, float]] = {}
-    for slug in {slug for found, _ in proposals.values() for slug in found}:
+    for slug in {slug for proposal in proposals.values() for slug in proposal.found}:
         weights = {name: ranking.weight(query_lang, article_lang[slug], name) for name in standardised}
         parts[slug] = {name: weights[name] * z_by_slug.get(slug, floor)
                        for name, (z_by_slug, floor) in standardised.items() if weights[name]}

@@ -162,9 +162,9 @@ def test_compare_adds_the_bm25_and_dense_baselines(tiny_pack, monkeypatch):
     monkeypatch.setattr(evaluate, "make_embedders",
                         lambda ranking, model="": {d.backend: FakeEmbedder() for d in ranking.dense})
     result = evaluate_with_baselines(tiny_pack, "fake", compare=True)
-    assert set(result["baselines"]) == {"bm25", "sentence-transformers"}
+    assert set(result["baselines"]) == {"bm25", "dense"}
     assert result["baselines"]["bm25"]["mrr@10"] == 1.0
-    assert set(result["baselines"]["sentence-transformers"]) == {"recall@1", "recall@5", "mrr@10", "latency_ms"}
+    assert set(result["baselines"]["dense"]) == {"recall@1", "recall@5", "mrr@10", "latency_ms"}
 
 
 def test_tuning_picks_weights_per_language_pair(tiny_pack):
