@@ -150,30 +150,54 @@ def measure_api(instance: Path, ranking: str, queries: list[str]) -> dict:
             latencies.append((time.perf_counter() - started) * 1000)
             if response.status != 200:
                 raise RuntimeError(f"/api/search answered {response.status}")
-        return summary(latencies)
+        return {**summary(latencies), "server_peak_rss_mb": round(server_peak_rss_mb(server.pid))}
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def run_size(chunks: int, ranking_name: str) -> dict:
-    """Everything measured at one size (run in a fresh process)."""
+def portal_app(workdir: Path, ranking_name: str):
     from portal import create_app
+
+    return create_app({"MESA_ENV": "development", "MESA_INSTANCE_DIR": str(workdir), "MESA_RANKING": ranking_name})
+
+
+def prepare_database(chunks: int, workdir: Path, ranking_name: str) -> None:
+    """The portal's database with the generated knowledge base (its own process: not part of the peak)."""
     from portal.db import get_session
-    from portal.domain.articles import import_articles, searchable_articles, to_document
+    from portal.domain.articles import import_articles
     from portal.domain.models import Base
 
-    ranking = get_ranking(ranking_name)
-    embedders = make_embedders(ranking)
-    articles = knowledge_base(chunks)
-    workdir = Path(tempfile.mkdtemp(prefix=f"mesa-scale-{chunks}-"))
-    app = create_app({"MESA_ENV": "development", "MESA_INSTANCE_DIR": str(workdir), "MESA_RANKING": ranking_name})
+    app = portal_app(workdir, ranking_name)
     Base.metadata.create_all(app.extensions["mesa_engine"])
     with app.app_context():
         session = get_session()
-        import_articles(session, articles)
+        import_articles(session, knowledge_base(chunks))
         session.commit()
+
+
+def server_peak_rss_mb(pid: int) -> float:
+    """The peak resident memory of another process (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_size(chunks: int, ranking_name: str) -> dict:
+    """Everything measured at one size (run in a fresh process; the database is prepared in another)."""
+    from portal.db import get_session
+    from portal.domain.articles import searchable_articles, to_document
+
+    ranking = get_ranking(ranking_name)
+    embedders = make_embedders(ranking)
+    workdir = Path(tempfile.mkdtemp(prefix=f"mesa-scale-{chunks}-"))
+    subprocess.run([sys.executable, __file__, "--prepare", str(chunks), "--workdir", str(workdir),
+                    "--ranking", ranking_name], check=True)
+    with portal_app(workdir, ranking_name).app_context():
+        session = get_session()
         documents = [to_document(a) for a in searchable_articles(session)]
+        session.close()
 
     # The exact vectors go to disk as the build streams them (not into this process's memory), to check
     # the approximate stores' recall at the end.
@@ -263,7 +287,7 @@ def table(results: list[dict], ranking: str) -> str:
 
     lines = [f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()}-core {platform.machine()}, ranking `{ranking}`", "",
              "| chunks | articles | vectors | build | query: embed / search / fusion p50 (p95) | query total p50 / p95 "
-             "| /api/search p50 / p95 | publish one | ANN recall@10 | peak RSS |",
+             "| /api/search p50 / p95 | publish one | ANN recall@10 | peak RSS: build+query / server |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         q = r["query_ms"]
@@ -274,7 +298,7 @@ def table(results: list[dict], ranking: str) -> str:
             f"{q['embed_ms']['p50']} / {q['search_ms']['p50']} / {q['fuse_ms']['p50']} ms "
             f"({q['embed_ms']['p95']} / {q['search_ms']['p95']} / {q['fuse_ms']['p95']}) | "
             f"{q['total_ms']['p50']} / {q['total_ms']['p95']} ms | {r['api_ms']['p50']} / {r['api_ms']['p95']} ms | "
-            f"{r['publish_ms']} ms | {recall} | {r['peak_rss_mb']} MB |")
+            f"{r['publish_ms']} ms | {recall} | {r['peak_rss_mb']} / {r['api_ms'].get('server_peak_rss_mb', '?')} MB |")
     return "\n".join(lines)
 
 
@@ -284,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ranking", default="hybrid")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
+    parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)  # internal: fill a database
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.prepare:
+        prepare_database(args.prepare, args.workdir, args.ranking)
+        return 0
     if args.one:
         print(json.dumps(run_size(args.one, args.ranking)))
         return 0

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 APPROXIMATE_ABOVE = 20_000
+TRAINING_PER_LIST = 39  # FAISS's minimum of training points per list; more costs memory, not recall
 PROBED_SHARE = 8  # an approximate search scans 1/8 of the lists (recall >= 0.98 in `make bench`)
 
 
@@ -34,11 +35,12 @@ class VectorStore:
         faiss = _faiss()
         self.dim = dim
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._training: tuple[list, list] | None = None
+        self._training: tuple[np.ndarray, np.ndarray] | None = None
+        self._buffered = 0
         if expected > APPROXIMATE_ABOVE:
             self._nlist = lists_for(expected)
-            self._train_size = min(expected, max(APPROXIMATE_ABOVE, 64 * self._nlist))
-            self._training = ([], [])
+            size = min(expected, max(APPROXIMATE_ABOVE, TRAINING_PER_LIST * self._nlist))
+            self._training = (np.empty(size, np.int64), np.empty((size, dim), np.float32))
 
     @property
     def count(self) -> int:
@@ -49,14 +51,13 @@ class VectorStore:
     def flush(self) -> None:
         """End a build: vectors still buffered for training go into the index."""
         if self._training is not None:
-            if sum(len(i) for i in self._training[0]) > APPROXIMATE_ABOVE:
+            if self._buffered > APPROXIMATE_ABOVE:
                 self._train()
             else:  # fewer than announced: an exact index is right after all
-                ids, vectors = (np.concatenate(part) if part else np.zeros((0,), np.int64) for part in
-                                self._training)
-                self._training = None
+                ids, vectors = self._training[0][:self._buffered], self._training[1][:self._buffered]
+                self._training, self._buffered = None, 0
                 if len(ids):
-                    self._index.add_with_ids(vectors.reshape(len(ids), self.dim), ids)
+                    self._index.add_with_ids(vectors, ids)
 
     @property
     def approximate(self) -> bool:
@@ -72,17 +73,21 @@ class VectorStore:
         if len(ids) != len(vectors):
             raise ValueError("ids and vectors differ in length")
         if self._training is not None:
-            self._training[0].append(ids)
-            self._training[1].append(vectors)
-            if sum(len(i) for i in self._training[0]) >= self._train_size:
+            room = len(self._training[0]) - self._buffered
+            take = min(room, len(ids))
+            self._training[0][self._buffered:self._buffered + take] = ids[:take]
+            self._training[1][self._buffered:self._buffered + take] = vectors[:take]
+            self._buffered += take
+            if self._buffered == len(self._training[0]):
                 self._train()
-        elif len(ids):
+            ids, vectors = ids[take:], vectors[take:]
+        if len(ids):
             self._index.add_with_ids(vectors, ids)
 
     def _train(self) -> None:
         """Train the approximate index on the buffered vectors and move them into it."""
-        ids, vectors = (np.concatenate(part) for part in self._training)
-        self._training = None
+        ids, vectors = self._training[0][:self._buffered], self._training[1][:self._buffered]
+        self._training, self._buffered = None, 0
         self._index = build_approximate(ids, vectors, self.dim, nlist=self._nlist)
 
     def remove(self, ids) -> int:
@@ -143,8 +148,8 @@ class VectorStore:
 
 
 def lists_for(count: int) -> int:
-    """How many inverted lists an approximate index of ``count`` vectors gets (about 4·√n)."""
-    return max(16, min(4096, int(4 * math.sqrt(count))))
+    """How many inverted lists an approximate index of ``count`` vectors gets (about 2·√n)."""
+    return max(16, min(4096, int(2 * math.sqrt(count))))
 
 
 def build_approximate(ids: np.ndarray, vectors: np.ndarray, dim: int, nlist: int):
@@ -153,7 +158,6 @@ def build_approximate(ids: np.ndarray, vectors: np.ndarray, dim: int, nlist: int
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
                                           faiss.METRIC_INNER_PRODUCT)
-    index.cp.max_points_per_centroid = 64  # train on a sample: minutes saved, lists as good
     index.train(vectors)
     index.add_with_ids(vectors, ids)
     index.nprobe = max(1, nlist // PROBED_SHARE)

@@ -125,7 +125,7 @@ class SearchService:
         agent = user is not None and user.is_agent
         hits = self.index().search(query, k=k, lang=lang, query_lang=query_lang,
                                    allow=None if agent else (lambda entry: entry.visibility == "public"))
-        return _published_only(hits)
+        return _still_readable(hits, agent)
 
     def similar(self, text: str, k: int, user: User | None) -> list[indexer.SearchHit]:
         """Published articles closest in meaning to a text (for duplicate detection), most similar first.
@@ -184,14 +184,21 @@ class SearchService:
                 self._loaded_stamp = self.file_stamp()
 
 
-def _published_only(hits: list[indexer.SearchHit]) -> list[indexer.SearchHit]:
+def _still_readable(hits: list[indexer.SearchHit], agent: bool) -> list[indexer.SearchHit]:
+    """The hits whose article is still published (and public, for a customer) in the database.
+
+    Looked up by slug alone, so the database uses the slug index: with the status in the WHERE clause
+    SQLite chose the status index and read every published row (26 ms a search at 40,000 articles).
+    """
     if not hits:
         return hits
     from .db import get_session
 
-    published = set(get_session().scalars(select(Article.slug).where(
-        Article.slug.in_([hit.slug for hit in hits]), Article.status == "published")))
-    return [hit for hit in hits if hit.slug in published]
+    rows = get_session().execute(select(Article.slug, Article.status, Article.visibility).where(
+        Article.slug.in_([hit.slug for hit in hits])))
+    readable = {slug for slug, status, visibility in rows
+                if status == "published" and (agent or visibility == "public")}
+    return [hit for hit in hits if hit.slug in readable]
 
 
 def get_search() -> SearchService:
