@@ -112,9 +112,10 @@ def evaluate_with_baselines(pack_dir: Path, ranking: Ranking | str, model: str =
         result["baselines"] = {}
         for name, ranking_name in BASELINES.items():
             baseline = get_ranking(ranking_name)
-            reused = {b: embedders.get(b) for b in (d.backend for d in baseline.dense)}
+            # the ranking's own embedders where the baseline uses the same backend (a model loads once)
             baseline_embedders = {**make_embedders(baseline, model),
-                                  **{b: e for b, e in reused.items() if e is not None}}
+                                  **{d.backend: embedders[d.backend] for d in baseline.dense
+                                     if d.backend in embedders}}
             figures = evaluate_pack(pack_dir, baseline, baseline_embedders)
             result["baselines"][name] = {key: figures[key] for key in
                                          ("recall@1", "recall@5", "mrr@10", "latency_ms")}

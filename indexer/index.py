@@ -276,7 +276,7 @@ class KnowledgeIndex:
         self._by_doc.pop(entry.doc_id, None)
         for store in self.stores.values():
             store.remove(entry.vector_ids)
-        self.owners[[i for i in entry.vector_ids if i < len(self.owners)]] = -1
+        self.owners[entry.vector_ids] = -1
         if self.lexical is not None:
             self.lexical.remove(entry.doc_id)
         for chunk_id in entry.chunk_ids:

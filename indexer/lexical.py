@@ -68,7 +68,6 @@ class LexicalIndex:
         self.vocab: dict[str, int] = {}
         self.terms: list[str] = []
         self.docs: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # doc id -> (term ids, counts)
-        self.doc_lang: dict[int, str] = {}
         self.total_length = 0
         self.df: dict[int, int] = {}
         self._lengths = np.zeros(0, dtype=np.float32)
@@ -81,6 +80,10 @@ class LexicalIndex:
     def count(self) -> int:
         """How many documents are indexed."""
         return len(self.docs)
+
+    def language_of(self, doc_id: int) -> str:
+        """The language a document was indexed in."""
+        return LANGUAGES[int(self._lang_codes[doc_id]) - 1]
 
     def _grow(self, doc_id: int) -> None:
         if doc_id >= len(self._lengths):
@@ -106,7 +109,6 @@ class LexicalIndex:
 
     def _store(self, doc_id: int, lang: str, term_ids: np.ndarray, counts: np.ndarray, length: int) -> None:
         self.docs[doc_id] = (term_ids, counts)
-        self.doc_lang[doc_id] = lang
         self._grow(doc_id)
         self._lengths[doc_id] = length
         self._lang_codes[doc_id] = LANGUAGES.index(lang) + 1
@@ -121,7 +123,6 @@ class LexicalIndex:
         entry = self.docs.pop(doc_id, None)
         if entry is None:
             return False
-        self.doc_lang.pop(doc_id)
         self.total_length -= int(self._lengths[doc_id])
         self._lengths[doc_id] = 0
         self._lang_codes[doc_id] = 0
@@ -206,7 +207,7 @@ class LexicalIndex:
         if entry is None:
             return []
         present = {self.terms[t] for t in entry[0].tolist()}
-        return list(dict.fromkeys(word for stem, word in query_terms(query, self.doc_lang[doc_id]).items()
+        return list(dict.fromkeys(word for stem, word in query_terms(query, self.language_of(doc_id)).items()
                                   if stem in present))
 
     # ----- persistence -------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class LexicalIndex:
         term_ids = [self.docs[d][0] for d in ids.tolist()]
         return {
             "lex_doc_ids": ids,
-            "lex_doc_lang": np.array([LANGUAGES.index(self.doc_lang[d]) for d in ids.tolist()], np.int8),
+            "lex_doc_lang": (self._lang_codes[ids] - 1).astype(np.int8),
             "lex_doc_length": self._lengths[ids].astype(np.int64) if len(ids) else np.zeros(0, np.int64),
             "lex_doc_terms": np.array([len(t) for t in term_ids], np.int64),
             "lex_term_ids": np.concatenate(term_ids) if term_ids else np.zeros(0, np.int32),
