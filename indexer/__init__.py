@@ -3,7 +3,7 @@
 from .articles import Article, ArticleFormatError, format_article, parse_article, read_articles
 from .chunking import Chunk, chunk_article
 from .embedders import Embedder, FakeEmbedder, make_embedder, make_embedders
-from .index import (IndexMismatchError, IndexMissingError, IndexProblem, KnowledgeIndex, SearchHit,
+from .index import (IndexConflictError, IndexMismatchError, IndexMissingError, IndexProblem, KnowledgeIndex, SearchHit,
                     content_fingerprint, ranking_signature)
 from .language import detect_language
 from .ranking import DEFAULT_RANKING, RANKINGS, Ranking, get_ranking
@@ -11,7 +11,7 @@ from .ranking import DEFAULT_RANKING, RANKINGS, Ranking, get_ranking
 __all__ = [
     "Article", "ArticleFormatError", "format_article", "parse_article", "read_articles",
     "Chunk", "chunk_article", "Embedder", "FakeEmbedder", "make_embedder", "make_embedders",
-    "IndexMismatchError", "IndexMissingError", "IndexProblem", "KnowledgeIndex", "SearchHit",
+    "IndexConflictError", "IndexMismatchError", "IndexMissingError", "IndexProblem", "KnowledgeIndex", "SearchHit",
     "content_fingerprint", "ranking_signature", "detect_language",
     "DEFAULT_RANKING", "RANKINGS", "Ranking", "get_ranking",
 ]

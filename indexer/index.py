@@ -5,8 +5,10 @@ This is the one interface the portal uses:
     index = KnowledgeIndex.create(get_ranking("hybrid"), embedders)   # embedders: {backend: Embedder}
     index.build(articles)            # or index.upsert(article) / index.remove(slug)
     hits = index.search("my laptop disk is full", k=5)
-    index.save(path)
+    index.save(path)                 # the whole index, in one file
+    index.save_changes(path)         # after upserts and removals: appended to the file's journal
     index = KnowledgeIndex.load(path, embedders)   # refuses an index built with other models
+    index.refresh(path)              # another process's changes since the load
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import re
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -26,13 +29,16 @@ import numpy as np
 from .articles import Article
 from .chunking import DEFAULT_MAX_CHARS, Chunk, chunk_article, passages
 from .embedders import Embedder
+from .journal import START, Frame, append_frames, journal_path, read_frames
 from .language import detect_language
 from .lexical import LexicalIndex
 from .ranking import CANDIDATES, LEXICAL, Proposal, Ranking, fuse, get_ranking
 from .store import VectorStore
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ENCODE_BATCH = 512  # texts per call: the model sorts a call by length, so less padding
+COMPACT_SHARE = 10  # save_changes compacts once the journal outgrows 1/10 of the base file ...
+COMPACT_MIN_BYTES = 1 << 20  # ... and 1 MB
 
 
 class IndexProblem(Exception):
@@ -45,6 +51,10 @@ class IndexMismatchError(IndexProblem):
 
 class IndexMissingError(IndexProblem):
     """No index file at the expected place, or it cannot be read."""
+
+
+class IndexConflictError(IndexProblem):
+    """The saved index changed since this one was loaded: refresh or load it before saving changes."""
 
 
 @dataclass
@@ -146,6 +156,9 @@ class KnowledgeIndex:
         self.owners = owners  # vector id -> chunk id
         self.lexical = lexical
         self._by_doc = {entry.doc_id: entry for entry in articles.values()}
+        self.generation: str | None = None  # of the base file this index was loaded from or saved to
+        self.journal_end = 0  # how far its journal has been applied (0: nothing applied)
+        self._pending: list[Frame] = []  # changes not saved yet
 
     # ----- construction -------------------------------------------------------------------------
 
@@ -187,6 +200,7 @@ class KnowledgeIndex:
         ``vector_sink(backend, ids, vectors)`` sees every batch (benchmarks keep the exact vectors).
         """
         started = time.perf_counter()
+        self._pending = []
         self.lexical = LexicalIndex() if self.ranking.lexical else None
         self.articles, self.chunks, self._by_doc, self.next_id = {}, {}, {}, 1
         self.owners = np.zeros(0, np.int64)
@@ -250,26 +264,57 @@ class KnowledgeIndex:
         entry.vector_ids.extend(ids.tolist())
         return ids
 
-    def upsert(self, article: Article) -> bool:
-        """Add or replace one article without a rebuild; returns False when it was already current."""
+    def holds(self, article: Article) -> bool:
+        """Whether the index has this article in exactly this version."""
         current = self.articles.get(article.slug)
-        if current is not None and current.content_hash == article.content_hash():
-            return False
+        return current is not None and current.content_hash == article.content_hash()
+
+    def embed(self, article: Article) -> dict[str, np.ndarray]:
+        """An article's vectors for each dense retriever (what ``upsert`` needs; slow: runs the models)."""
         chunks = chunk_article(article, self.max_chars)
-        # Embed first: if the model fails, the index still holds the previous version intact.
-        units = {}
-        for dense in self.ranking.dense:
-            texts, ordinals = _embedding_units(dense.unit, article.title, chunks)
-            units[dense.backend] = (self.embedders[dense.backend].encode_documents(texts), ordinals)
-        self.remove(article.slug)
-        entry = self._register(article, chunks)
-        for backend, (vectors, ordinals) in units.items():
-            self.stores[backend].add(self._assign_vectors(entry, ordinals), vectors)
-            self.stores[backend].optimise()
+        return {dense.backend: self.embedders[dense.backend].encode_documents(
+                    _embedding_units(dense.unit, article.title, chunks)[0])
+                for dense in self.ranking.dense}
+
+    def upsert(self, article: Article, vectors: dict[str, np.ndarray] | None = None) -> bool:
+        """Add or replace one article without a rebuild; returns False when it was already current.
+
+        ``vectors`` (from ``embed``) lets a caller run the models before taking a lock. The change is
+        kept for ``save_changes``.
+        """
+        if self.holds(article):
+            return False
+        vectors = self.embed(article) if vectors is None else vectors  # before any change: a failing model
+        self._apply_upsert(article, vectors)                          # leaves the previous version intact
+        order = [dense.backend for dense in self.ranking.dense]
+        self._pending.append(Frame(
+            {"op": "upsert", "article": asdict(article), "vectors": {b: len(vectors[b]) for b in order}},
+            b"".join(np.ascontiguousarray(vectors[b], np.float32).tobytes() for b in order)))
         return True
 
+    def _apply_upsert(self, article: Article, vectors: dict[str, np.ndarray]) -> None:
+        chunks = chunk_article(article, self.max_chars)
+        units = {}
+        for dense in self.ranking.dense:
+            ordinals = _embedding_units(dense.unit, article.title, chunks)[1]
+            given = vectors.get(dense.backend)
+            if given is None or len(given) != len(ordinals):
+                raise ValueError(f"{article.slug}: expected {len(ordinals)} {dense.backend} vectors")
+            units[dense.backend] = ordinals
+        self._drop(article.slug)
+        entry = self._register(article, chunks)
+        for backend, ordinals in units.items():
+            self.stores[backend].add(self._assign_vectors(entry, ordinals), vectors[backend])
+            self.stores[backend].optimise()
+
     def remove(self, slug: str) -> bool:
-        """Take an article out of the index; returns False if it was not there."""
+        """Take an article out of the index; returns False if it was not there. Kept for ``save_changes``."""
+        if not self._drop(slug):
+            return False
+        self._pending.append(Frame({"op": "remove", "slug": slug}, b""))
+        return True
+
+    def _drop(self, slug: str) -> bool:
         entry = self.articles.pop(slug, None)
         if entry is None:
             return False
@@ -282,6 +327,19 @@ class KnowledgeIndex:
         for chunk_id in entry.chunk_ids:
             self.chunks.pop(chunk_id, None)
         return True
+
+    def _replay(self, frame: Frame) -> None:
+        """Apply a change read from the journal."""
+        header = frame.header
+        if header["op"] == "remove":
+            self._drop(header["slug"])
+            return
+        vectors, offset = {}, 0
+        for backend, rows in header["vectors"].items():
+            dim = int(self.meta["fields"][backend]["dim"])
+            vectors[backend] = np.frombuffer(frame.body, np.float32, rows * dim, offset).reshape(rows, dim)
+            offset += rows * dim * 4
+        self._apply_upsert(Article(**header["article"]), vectors)
 
     # ----- search -------------------------------------------------------------------------------
 
@@ -404,23 +462,24 @@ class KnowledgeIndex:
                 "fingerprint": self.fingerprint()}
 
     def save(self, path: Path) -> None:
-        """Write the index to one file, atomically: a reader sees the old file or the new one, never half."""
+        """Write the whole index to one file, atomically (a reader sees the old file or the new one, never
+        half), and start its journal afresh."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        generation = uuid.uuid4().hex
         state = {
-            "meta": self.info(),
             "next_id": self.next_id,
             "articles": [asdict(a) for a in self.articles.values()],
             "chunks": {str(i): asdict(c) for i, c in self.chunks.items()},
         }
+        head = {"generation": generation, "meta": self.info()}
         arrays = {f"faiss_{i}": store.to_bytes() for i, store in enumerate(self.stores.values())}
         if self.lexical is not None:
             arrays.update(self.lexical.to_arrays())
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, owners=self.owners, **arrays,
-                         state=np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8))
+                np.savez(handle, owners=self.owners, **arrays, head=_json_array(head), state=_json_array(state))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -428,18 +487,75 @@ class KnowledgeIndex:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+        journal_path(path).unlink(missing_ok=True)  # written for the previous generation: ignored anyway
+        self.generation, self.journal_end, self._pending = generation, 0, []
+
+    def save_changes(self, path: Path, compact: bool = True) -> int:
+        """Append the changes since the last save or load to the file's journal; returns how many.
+
+        Fast whatever the size of the index (one article's text and vectors are written). Falls back to a
+        full ``save`` when this index was never saved; with ``compact``, also once the journal has outgrown
+        a tenth of the base file (``needs_compaction``; a caller may rather compact in the background).
+        The caller must hold whatever lock serialises the writers of ``path`` and have applied their
+        changes (``refresh``); otherwise ``IndexConflictError``.
+        """
+        path = Path(path)
+        count = len(self._pending)
+        if not count:
+            return 0
+        if self.generation is None:
+            self.save(path)
+            return count
+        if _read_generation(path) != self.generation:
+            raise IndexConflictError(f"The index {path} was rebuilt since it was loaded; load it again.")
+        newer, valid_end = read_frames(journal_path(path), self.generation, self.journal_end or START)
+        if newer:
+            raise IndexConflictError(f"The index {path} has changes this process has not applied; refresh it.")
+        self._pending[-1].header["meta"] = self.info()
+        self.journal_end = append_frames(journal_path(path), self.generation, valid_end, self._pending)
+        self._pending = []
+        if compact and self.needs_compaction(path):
+            self.save(path)
+        return count
+
+    def needs_compaction(self, path: Path) -> bool:
+        """Whether the journal has grown enough that a full ``save`` should replace it (loads replay it)."""
+        try:
+            base = Path(path).stat().st_size
+        except FileNotFoundError:
+            return False
+        return self.journal_end > max(COMPACT_MIN_BYTES, base // COMPACT_SHARE)
+
+    def refresh(self, path: Path) -> bool:
+        """Apply the changes other processes appended to the journal since this index was loaded.
+
+        Returns False when the base file itself was replaced (rebuilt or compacted): load it again.
+        """
+        path = Path(path)
+        if self.generation is None or _read_generation(path) != self.generation:
+            return False
+        frames, end = read_frames(journal_path(path), self.generation, self.journal_end or START)
+        for frame in frames:
+            self._replay(frame)
+        if frames:
+            self.journal_end = end
+        return True
 
     @staticmethod
     def read_info(path: Path) -> dict:
-        """The saved metadata of an index file, without loading its vectors."""
-        return _read_state(Path(path))[0]["meta"]
+        """The saved metadata of an index file and its journal, without loading the vectors."""
+        path = Path(path)
+        head = _read_head(path)
+        frames = read_frames(journal_path(path), head["generation"])[0]
+        changed = [frame.header["meta"] for frame in frames if "meta" in frame.header]
+        return changed[-1] if changed else head["meta"]
 
     @classmethod
     def load(cls, path: Path, embedders: dict[str, Embedder]) -> "KnowledgeIndex":
         """Load a saved index; refuse it if it was built with other models than ``embedders``."""
         path = Path(path)
-        state, data = _read_state(path)
-        meta = state["meta"]
+        head, state, data = _read_state(path)
+        meta = head["meta"]
         ranking = get_ranking(meta["ranking"])
         for backend, saved in meta["fields"].items():
             embedder = embedders.get(backend)
@@ -460,8 +576,14 @@ class KnowledgeIndex:
                                     f"rebuild it.")
         lexical = LexicalIndex.from_arrays(data) if ranking.lexical else None
         meta = {k: v for k, v in meta.items() if k not in ("articles", "chunks", "vectors", "fingerprint")}
-        return cls(ranking, {b: embedders[b] for b in meta["fields"]}, meta, articles, chunks,
-                   int(state["next_id"]), stores, np.asarray(data["owners"], np.int64), lexical)
+        index = cls(ranking, {b: embedders[b] for b in meta["fields"]}, meta, articles, chunks,
+                    int(state["next_id"]), stores, np.asarray(data["owners"], np.int64), lexical)
+        index.generation = head["generation"]
+        frames, end = read_frames(journal_path(path), index.generation)
+        for frame in frames:
+            index._replay(frame)
+        index.journal_end = end
+        return index
 
 
 def lexical_text(article: Article) -> str:
@@ -471,18 +593,49 @@ def lexical_text(article: Article) -> str:
     return f"{article.title}\n{article.title}\n{' '.join(article.tags)}\n{markdown_to_text(article.body)}"
 
 
-def _read_state(path: Path):
+def _json_array(value) -> np.ndarray:
+    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
+
+
+def _open(path: Path):
     if not path.exists():
         raise IndexMissingError(f"No index at {path}; build it with `flask index build` "
                                 f"or `python -m indexer build`.")
     try:
-        data = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexMissingError(f"The index {path} cannot be read ({exc}); rebuild it.") from None
+
+
+def _read_head(path: Path, data=None) -> dict:
+    """The small part of an index file: its generation and metadata (read without the rest)."""
+    data = _open(path) if data is None else data
+    try:
+        head = json.loads(bytes(data["head"]).decode("utf-8"))
+    except (OSError, ValueError, KeyError) as exc:
+        detail = "an old format" if isinstance(exc, KeyError) else f"an unreadable header ({exc})"
+        raise IndexMissingError(f"The index {path} has {detail}; rebuild it.") from None
+    if head.get("meta", {}).get("format") != FORMAT_VERSION:
+        raise IndexMissingError(f"The index {path} has an old format; rebuild it.")
+    return head
+
+
+def _read_generation(path: Path) -> str | None:
+    """The generation of the index file at ``path`` (None when there is no readable one)."""
+    try:
+        return _read_head(path)["generation"]
+    except IndexMissingError:
+        return None
+
+
+def _read_state(path: Path):
+    data = _open(path)
+    head = _read_head(path, data)
+    try:
         state = json.loads(bytes(data["state"]).decode("utf-8"))
     except (OSError, ValueError, KeyError) as exc:
         raise IndexMissingError(f"The index {path} cannot be read ({exc}); rebuild it.") from None
-    if state.get("meta", {}).get("format") != FORMAT_VERSION:
-        raise IndexMissingError(f"The index {path} has an old format; rebuild it.")
-    return state, data
+    return head, state, data
 
 
 def ranking_signature(ranking: str, models: dict[str, str]) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 import indexer
 from indexer import IndexMissingError, KnowledgeIndex
+from indexer.journal import journal_path
 
 from .domain.articles import searchable_articles, to_document
 from .domain.models import Article, User
@@ -28,10 +29,16 @@ class SearchUnavailable(Exception):
 class SearchService:
     """Search over the saved index; the embedder and the index load on first use, not at start-up.
 
-    Several web worker processes share one index file. Each checks the file's stamp (inode and modification
-    time; a save renames a new file into place) on every search and reloads a changed file in the
-    background, serving the index it has meanwhile. Changes are read-modify-write under an exclusive file
-    lock, on the newest file, so two workers publishing at once never drop each other's article.
+    Several web worker processes share one index file and its journal. A published, edited or archived
+    article is appended to the journal (milliseconds, whatever the size of the index); every search checks
+    the stamps of both files, replays new journal frames in place and reloads a replaced base file (a
+    rebuild or a compaction) in the background, serving the index it has meanwhile. Changes are made under
+    an exclusive file lock, on the newest state, so two workers publishing at once never drop each other's
+    article. When the journal has grown to a tenth of the base file, the worker that wrote last compacts
+    it in the background (a full save; searches go on meanwhile, other writers wait).
+
+    Within a process, ``_lock`` keeps searches apart from changes to the index in memory (FAISS does not
+    allow searching while vectors are added or removed); the models run outside it.
     """
 
     def __init__(self, index_path: Path, ranking: str, model: str = ""):
@@ -40,9 +47,11 @@ class SearchService:
         self.model = model
         self._embedders: dict[str, indexer.Embedder] | None = None
         self._index: KnowledgeIndex | None = None
-        self._loaded_stamp: tuple | None = None
+        self._loaded_stamp: tuple | None = None  # of the base file the index in memory came from
+        self._journal_stamp: tuple | None = None  # of the journal when last replayed
         self._lock = threading.RLock()
         self._reloading: threading.Thread | None = None
+        self._compacting: threading.Thread | None = None
 
     @property
     def embedders(self) -> dict[str, indexer.Embedder]:
@@ -51,22 +60,37 @@ class SearchService:
             self._embedders = indexer.make_embedders(self.ranking, self.model)
         return self._embedders
 
-    def file_stamp(self) -> tuple | None:
-        """Identifies the index file on disk now (None when there is none)."""
+    def file_stamp(self, path: Path | None = None) -> tuple | None:
+        """Identifies the index file (or another file) on disk now (None when there is none)."""
         try:
-            stat = os.stat(self.index_path)
+            stat = os.stat(path or self.index_path)
         except FileNotFoundError:
             return None
         return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
+    def _stamps(self) -> tuple[tuple | None, tuple | None]:
+        return self.file_stamp(), self.file_stamp(journal_path(self.index_path))
+
     def _load(self) -> None:
-        stamp = self.file_stamp()
+        stamp, journal = self._stamps()
         try:
             index = KnowledgeIndex.load(self.index_path, self.embedders)
         except indexer.IndexProblem as exc:
             raise SearchUnavailable(str(exc)) from None
         with self._lock:
-            self._index, self._loaded_stamp = index, stamp
+            self._index, self._loaded_stamp, self._journal_stamp = index, stamp, journal
+
+    def _catch_up(self, journal: tuple | None) -> bool:
+        """Replay the journal's new frames into the index in memory; False if the base file was replaced."""
+        with self._lock:
+            try:
+                current = self._index.refresh(self.index_path)
+            except (OSError, ValueError) as exc:
+                logging.getLogger(__name__).error("index journal replay failed: %s", exc)
+                return False
+            if current:
+                self._journal_stamp = journal
+            return current
 
     def _reload_in_background(self) -> None:
         def run():
@@ -93,21 +117,26 @@ class SearchService:
                 if self._index is None:
                     self._load()
             return self._index
-        stamp = self.file_stamp()
+        stamp, journal = self._stamps()
         if stamp is not None and stamp != self._loaded_stamp:
+            self._reload_in_background()
+        elif journal != self._journal_stamp and not self._catch_up(journal):
             self._reload_in_background()
         return self._index
 
     @contextmanager
     def _exclusive(self):
-        """The cross-process write lock, with the newest saved index loaded in this process."""
+        """The cross-process write lock, with the newest saved index (and journal) loaded in this process."""
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{self.index_path}.lock", "a+") as lock_file, self._lock:
+        with open(f"{self.index_path}.lock", "a+") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
-                stamp = self.file_stamp()
-                if stamp is not None and (self._index is None or stamp != self._loaded_stamp):
-                    self._load()
+                stamp, journal = self._stamps()
+                if stamp is not None:
+                    if self._index is None or stamp != self._loaded_stamp:
+                        self._load()
+                    elif journal != self._journal_stamp and not self._catch_up(journal):
+                        self._load()
                 yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
@@ -123,8 +152,10 @@ class SearchService:
         if query_lang is None and has_request_context():
             query_lang = str(get_locale() or "")[:2] or None
         agent = user is not None and user.is_agent
-        hits = self.index().search(query, k=k, lang=lang, query_lang=query_lang,
-                                   allow=None if agent else (lambda entry: entry.visibility == "public"))
+        index = self.index()
+        with self._lock:
+            hits = index.search(query, k=k, lang=lang, query_lang=query_lang,
+                                allow=None if agent else (lambda entry: entry.visibility == "public"))
         return _still_readable(hits, agent)
 
     def similar(self, text: str, k: int, user: User | None) -> list[indexer.SearchHit]:
@@ -156,32 +187,64 @@ class SearchService:
         index = KnowledgeIndex.create(self.ranking, self.embedders)
         index.build([to_document(a) for a in searchable_articles(session)], progress=progress)
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{self.index_path}.lock", "a+") as lock_file, self._lock:
+        with open(f"{self.index_path}.lock", "a+") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 index.save(self.index_path)
-                self._index, self._loaded_stamp = index, self.file_stamp()
+                with self._lock:
+                    self._index = index
+                    self._loaded_stamp, self._journal_stamp = self._stamps()
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
         return index.info()
 
     def update_article(self, article: Article) -> None:
-        """Put one article's current version in the index (or take it out if unpublished), then save.
+        """Put one article's current version in the index (or take it out if unpublished) and save the change.
 
-        The article is embedded before anything changes, and the file is replaced atomically: a failure
-        leaves the previous index intact on disk.
+        The article is embedded before anything changes, and the change is appended to the journal in one
+        durable write: a failure leaves the index on disk as it was (and this process goes back to it).
         """
         with self._exclusive():
-            index = self._index
-            changed = (index.upsert(to_document(article)) if article.status == "published"
-                       else index.remove(article.slug))
-            if changed:
-                try:
-                    index.save(self.index_path)
-                except BaseException:
-                    self._load()  # the in-memory index has the change the file lacks: go back to the file
-                    raise
-                self._loaded_stamp = self.file_stamp()
+            index, document = self._index, to_document(article)
+            publish = article.status == "published"
+            vectors = index.embed(document) if publish and not index.holds(document) else None
+            with self._lock:
+                changed = index.upsert(document, vectors) if publish else index.remove(article.slug)
+            if not changed:
+                return
+            try:
+                index.save_changes(self.index_path, compact=False)
+            except BaseException:
+                self._load()  # the in-memory index has the change the file lacks: go back to the file
+                raise
+            self._journal_stamp = self.file_stamp(journal_path(self.index_path))
+            compact = index.needs_compaction(self.index_path)
+        if compact:
+            self._compact_in_background()
+
+    def compact(self) -> None:
+        """Write the whole index anew, folding the journal into it (searches go on meanwhile)."""
+        with self._exclusive():
+            self._index.save(self.index_path)
+            self._loaded_stamp, self._journal_stamp = self._stamps()
+
+    def _compact_in_background(self) -> None:
+        def run():
+            try:
+                self.compact()
+            except (OSError, SearchUnavailable) as exc:  # the journal stays; the next change tries again
+                logging.getLogger(__name__).error("index compaction failed: %s", exc)
+
+        with self._lock:
+            if self._compacting is None or not self._compacting.is_alive():
+                self._compacting = threading.Thread(target=run, name="mesa-index-compact", daemon=True)
+                self._compacting.start()
+
+    def wait_for_compaction(self, timeout: float = 60.0) -> None:
+        """Block until a background compaction (if any) has finished (tests)."""
+        thread = self._compacting
+        if thread is not None:
+            thread.join(timeout)
 
 
 def _still_readable(hits: list[indexer.SearchHit], agent: bool) -> list[indexer.SearchHit]:

@@ -26,17 +26,37 @@ def archive(seeded_app, slug):
         return article
 
 
-def test_another_worker_sees_a_change_after_a_background_reload(seeded_app):
+def test_another_worker_sees_a_change_on_its_next_search(seeded_app):
     with seeded_app.app_context():
         other = worker(seeded_app)
         assert "mailbox-full" in slugs(other, "mailbox full outlook storage")
+        base = other.index_path.read_bytes()
         article = archive(seeded_app, "mailbox-full")
         seeded_app.extensions["mesa_search"].update_article(article)
-        # The other worker's next request notices the new file and reloads it in the background ...
+        assert other.index_path.read_bytes() == base  # the change went to the journal only
+        # The other worker replays the journal's new frame before its next search: no reload needed.
         other.search("mailbox full", 5, None)
+        assert other._reloading is None
+        assert "mailbox-full" not in other.index().articles
+
+
+def test_a_grown_journal_is_compacted_in_the_background_and_other_workers_reload(seeded_app, monkeypatch):
+    import indexer.index
+    from indexer.journal import journal_path
+
+    monkeypatch.setattr(indexer.index, "COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(indexer.index, "COMPACT_SHARE", 10**9)
+    with seeded_app.app_context():
+        service, other = seeded_app.extensions["mesa_search"], worker(seeded_app)
+        other.index()
+        service.update_article(archive(seeded_app, "mailbox-full"))
+        service.wait_for_compaction()
+        assert not journal_path(service.index_path).exists()
+        assert "mailbox-full" not in worker(seeded_app).index().articles  # a fresh load: the base has it
+        other.search("mailbox full", 5, None)  # the base was replaced: a background reload
         other.wait_for_reload()
-        # ... and from then on it no longer has the archived article.
-        assert "mailbox-full" not in {e for e in other.index().articles}
+        assert "mailbox-full" not in other.index().articles
+        assert service.is_current(get_session())
 
 
 def test_a_lagging_worker_never_shows_an_archived_article(seeded_app):
