@@ -130,14 +130,31 @@ def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
     return f"{prefix}{snippet}{suffix}"
 
 
-def _embedding_units(field_unit: str, title: str, chunks: list[Chunk]) -> tuple[list[str], list[int]]:
+def _embedding_units(field_unit: str, title: str, chunks: list[Chunk],
+                     texts: bool = True) -> tuple[list[str], list[int]]:
     """The texts a dense retriever embeds for an article's chunks, and the chunk ordinal of each."""
-    texts, owners = [], []
+    units, owners = [], []
     for ordinal, chunk in enumerate(chunks):
         pieces = passages(chunk, title) if field_unit == "passage" else [chunk.embedding_text(title)]
-        texts.extend(pieces)
+        if texts:
+            units.extend(pieces)
         owners.extend([ordinal] * len(pieces))
-    return texts, owners
+    return units, owners
+
+
+def _batches(field_unit: str, entries, size: int):
+    """(vector ids, texts) in batches of ``size`` for a build, over (article, chunks, entry) triples whose
+    vector ids for this field were just assigned (the entry's last ones)."""
+    ids, texts = [], []
+    for article, chunks, entry in entries:
+        unit_texts = _embedding_units(field_unit, article.title, chunks)[0]
+        ids.extend(entry.vector_ids[len(entry.vector_ids) - len(unit_texts):])
+        texts.extend(unit_texts)
+        while len(texts) >= size:
+            yield np.asarray(ids[:size], np.int64), texts[:size]
+            ids, texts = ids[size:], texts[size:]
+    if texts:
+        yield np.asarray(ids, np.int64), texts
 
 
 class KnowledgeIndex:
@@ -156,6 +173,9 @@ class KnowledgeIndex:
         self.owners = owners  # vector id -> chunk id
         self.lexical = lexical
         self._by_doc = {entry.doc_id: entry for entry in articles.values()}
+        self._vector_docs = np.full(len(owners), -1, np.int64)  # vector id -> article doc id
+        for entry in articles.values():
+            self._vector_docs[entry.vector_ids] = entry.doc_id
         self.generation: str | None = None  # of the base file this index was loaded from or saved to
         self.journal_end = 0  # how far its journal has been applied (0: nothing applied)
         self._pending: list[Frame] = []  # changes not saved yet
@@ -203,31 +223,33 @@ class KnowledgeIndex:
         self._pending = []
         self.lexical = LexicalIndex() if self.ranking.lexical else None
         self.articles, self.chunks, self._by_doc, self.next_id = {}, {}, {}, 1
-        self.owners = np.zeros(0, np.int64)
+        self.owners, self._vector_docs = np.zeros(0, np.int64), np.zeros(0, np.int64)
         entries = []
         for article in articles:
             chunks = chunk_article(article, self.max_chars)
             entries.append((article, chunks, self._register(article, chunks)))
         self.stores = {}
         for dense in self.ranking.dense:
-            texts, ids = [], []
+            counts = []
             for article, chunks, entry in entries:
-                unit_texts, ordinals = _embedding_units(dense.unit, article.title, chunks)
-                ids.append(self._assign_vectors(entry, ordinals))
-                texts.extend(unit_texts)
-            ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+                ordinals = _embedding_units(dense.unit, article.title, chunks, texts=False)[1]
+                counts.append(len(self._assign_vectors(entry, ordinals)))
             embedder = self.embedders[dense.backend]
-            store = VectorStore(embedder.dim, expected=len(texts))
-            batches = range(0, len(texts), ENCODE_BATCH)
+            store = VectorStore(embedder.dim, expected=sum(counts))
+            bar = None
             if progress:
                 from tqdm import tqdm
 
-                batches = tqdm(batches, desc=f"Embedding {dense.unit}s ({dense.backend})", unit="batch")
-            for start in batches:
-                vectors = embedder.encode_documents(texts[start:start + ENCODE_BATCH])
-                store.add(ids[start:start + ENCODE_BATCH], vectors)
+                bar = tqdm(total=sum(counts), desc=f"Embedding {dense.unit}s ({dense.backend})", unit=dense.unit)
+            for ids, texts in _batches(dense.unit, entries, ENCODE_BATCH):  # texts made as they are needed
+                vectors = embedder.encode_documents(texts)
+                store.add(ids, vectors)
                 if vector_sink is not None:
-                    vector_sink(dense.backend, ids[start:start + ENCODE_BATCH], vectors)
+                    vector_sink(dense.backend, ids, vectors)
+                if bar is not None:
+                    bar.update(len(ids))
+            if bar is not None:
+                bar.close()
             store.flush()
             self.stores[dense.backend] = store
         self.meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -257,10 +279,12 @@ class KnowledgeIndex:
         ids = self._new_ids(len(ordinals))
         if len(ids):
             if ids[-1] >= len(self.owners):
-                grown = np.full(max(int(ids[-1]) + 1, 2 * len(self.owners)), -1, np.int64)
-                grown[:len(self.owners)] = self.owners
-                self.owners = grown
+                size = max(int(ids[-1]) + 1, 2 * len(self.owners))
+                self.owners = np.concatenate([self.owners, np.full(size - len(self.owners), -1, np.int64)])
+                self._vector_docs = np.concatenate([self._vector_docs,
+                                                    np.full(size - len(self._vector_docs), -1, np.int64)])
             self.owners[ids] = np.asarray(entry.chunk_ids, np.int64)[np.asarray(ordinals, np.int64)]
+            self._vector_docs[ids] = entry.doc_id
         entry.vector_ids.extend(ids.tolist())
         return ids
 
@@ -322,6 +346,7 @@ class KnowledgeIndex:
         for store in self.stores.values():
             store.remove(entry.vector_ids)
         self.owners[entry.vector_ids] = -1
+        self._vector_docs[entry.vector_ids] = -1
         if self.lexical is not None:
             self.lexical.remove(entry.doc_id)
         for chunk_id in entry.chunk_ids:
@@ -398,15 +423,15 @@ class KnowledgeIndex:
         fetch = min(store.count, depth * per_article)
         while True:
             scores, ids = store.search(query_vector, fetch)
+            scores, ids = scores[0], ids[0]
+            docs = np.where(ids >= 0, self._vector_docs[np.maximum(ids, 0)], -1)
+            unique, first = np.unique(docs, return_index=True)  # each article's best vector ...
             best: dict[str, tuple[float, int]] = {}
-            for score, vector_id in zip(scores[0].tolist(), ids[0].tolist()):
-                if vector_id < 0:
+            for position in np.sort(first[unique >= 0]).tolist():  # ... in score order
+                entry = self._by_doc[int(docs[position])]
+                if not keep(entry):
                     continue
-                chunk_id = int(self.owners[vector_id])
-                chunk = self.chunks.get(chunk_id)
-                if chunk is None or chunk.slug in best or not keep(self.articles[chunk.slug]):
-                    continue
-                best[chunk.slug] = (score, chunk_id)
+                best[entry.slug] = (float(scores[position]), int(self.owners[ids[position]]))
                 if len(best) >= depth:
                     break
             if len(best) >= depth or fetch >= store.count:
