@@ -5,8 +5,9 @@
 Each size runs in its own process (so peak memory is that size's alone) and reports:
 index build time and chunks/s; query p50/p95 split into embedding, search and fusion; `/api/search`
 p50/p95 through a real HTTP server (the portal served by `flask run` in another process, on 127.0.0.1);
-the time to publish one article into the saved index; the recall@10 of each approximate vector store
-against exact search; and peak RSS of the build-and-query process.
+the time to publish one article (saved to the journal, then found by the running server); the recall@10
+of each approximate vector store against exact search (a returned vector counts when its exact score
+reaches the exact 10th best; by id too); and peak RSS of the build-and-query process.
 
 The text is real: the starter KB and the benchmark packs' articles, then variants of them (sentences
 shuffled and partly dropped, one sentence borrowed from another article of the same language, a team
@@ -243,18 +244,30 @@ def run_size(chunks: int, ranking_name: str) -> dict:
 
     rss = peak_rss_mb()
 
-    recall, recall_curve = {}, {}
+    recall, recall_by_id, recall_curve = {}, {}, {}
     for backend, store in index.stores.items():
         if not store.approximate:
             continue
         ids = np.concatenate(exact_ids[backend])
         vectors = np.memmap(workdir / f"exact-{backend}.f32", dtype=np.float32, mode="r").reshape(len(ids), -1)
         sample = embedders[backend].encode_queries(queries[:100])
-        truths = []
+        # A vector the store returns counts as found when its exact score reaches the exact 10th best: the
+        # generated variants repeat passages word for word, and which of several identical vectors takes
+        # the 10th place is a coin toss (exact FAISS search itself scores 0.99 on ids alone).
+        order = np.argsort(ids)
+        truths, exact_scores = [], []
         for query_vector in sample:
             scores = np.concatenate([np.asarray(vectors[i:i + 50_000]) @ query_vector
                                      for i in range(0, len(vectors), 50_000)])
-            truths.append(set(ids[np.argpartition(-scores, 10)[:10]].tolist()))
+            top = np.argpartition(-scores, 10)[:10]
+            truths.append((set(ids[top].tolist()), float(scores[top].min()) - 1e-6))
+            exact_scores.append(scores)
+
+        def hits(truth, found, scores):
+            ids_found = found[found >= 0]
+            positions = order[np.searchsorted(ids, ids_found, sorter=order)]
+            return int((scores[positions] >= truth[1]).sum()), len(truth[0] & set(ids_found.tolist()))
+
         faiss_index = store._index
         default = faiss_index.nprobe
         curve = []
@@ -263,11 +276,14 @@ def run_size(chunks: int, ranking_name: str) -> dict:
             started = time.perf_counter()
             found = [store.search(row[None, :], 10)[1][0] for row in sample]
             search_ms = (time.perf_counter() - started) * 1000 / len(sample)
-            value = sum(len(t & set(f.tolist())) for t, f in zip(truths, found)) / (10 * len(sample))
+            counted = [hits(t, f, e) for t, f, e in zip(truths, found, exact_scores)]
+            value = sum(c[0] for c in counted) / (10 * len(sample))
+            by_id = sum(c[1] for c in counted) / (10 * len(sample))
             curve.append({"nprobe": nprobe, "nlist": faiss_index.nlist, "recall": round(value, 4),
-                          "search_ms": round(search_ms, 2)})
+                          "recall_by_id": round(by_id, 4), "search_ms": round(search_ms, 2)})
             if nprobe == default:
                 recall[backend] = round(value, 4)
+                recall_by_id[backend] = round(by_id, 4)
         faiss_index.nprobe = default
         recall_curve[backend] = curve
 
@@ -277,8 +293,12 @@ def run_size(chunks: int, ranking_name: str) -> dict:
         from portal.domain.articles import import_articles
         from portal.domain.models import Article as ArticleRow
 
-        new = variant(documents[0], 10**7, documents[:50], random.Random(1))
-        new.title = f"Zyxwarehouse scanner: {new.title}"
+        new = Article(slug="zyx-scanner-e417", lang="en", category="hardware", tags=["scanner", "warehouse"],
+                      title="Zyx handheld scanner shows error E-417 after the firmware update",
+                      body="## Symptom\n\nAfter the March firmware update the Zyx handheld scanners in the "
+                           "warehouse beep three times and show error E-417 instead of reading barcodes.\n\n"
+                           "## Fix\n\nHold the trigger and the power button for ten seconds to roll the scanner "
+                           "back to the previous firmware, then dock it so that it picks up the fixed version.\n")
         with portal_app(workdir, ranking_name).app_context():
             import_articles(get_session(), [new])
             get_session().commit()
@@ -286,7 +306,7 @@ def run_size(chunks: int, ranking_name: str) -> dict:
             index.upsert(new)
             index.save_changes(workdir / "index.npz", compact=False)
             saved_ms = (time.perf_counter() - started) * 1000
-            while new.slug not in search("zyxwarehouse scanner"):
+            while new.slug not in search("zyx scanner error E-417 after firmware update"):
                 if time.perf_counter() - started > 60:
                     raise RuntimeError("the server never found the published article")
             visible_ms = (time.perf_counter() - started) * 1000
@@ -308,7 +328,7 @@ def run_size(chunks: int, ranking_name: str) -> dict:
         "approximate": {b: s.approximate for b, s in index.stores.items()},
         "build_s": round(build_seconds, 1), "chunks_per_s": round(info["chunks"] / build_seconds, 1),
         "query_ms": {name: summary(values) for name, values in parts.items()},
-        "api_ms": api, **publish_ms, "recall_at_10": recall, "recall_curve": recall_curve,
+        "api_ms": api, **publish_ms, "recall_at_10": recall, "recall_at_10_by_id": recall_by_id, "recall_curve": recall_curve,
         "peak_rss_mb": round(rss), "index_mb": round((workdir / "index.npz").stat().st_size / 2**20, 1),
     }
 
@@ -325,7 +345,8 @@ def table(results: list[dict], ranking: str) -> str:
     for r in results:
         q = r["query_ms"]
         vectors = ", ".join(f"{b} {n:,}{' (IVF)' if r['approximate'][b] else ''}" for b, n in r["vectors"].items())
-        recall = ", ".join(f"{b} {v:.3f}" for b, v in r["recall_at_10"].items()) or "exact"
+        recall = ", ".join(f"{b} {v:.3f} ({r['recall_at_10_by_id'][b]:.3f} by id)"
+                           for b, v in r["recall_at_10"].items()) or "exact"
         lines.append(
             f"| {r['chunks']:,} | {r['articles']:,} | {vectors} | {r['build_s']} s ({r['chunks_per_s']} chunks/s) | "
             f"{q['embed_ms']['p50']} / {q['search_ms']['p50']} / {q['fuse_ms']['p50']} ms "
