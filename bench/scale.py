@@ -143,23 +143,25 @@ def measure_api(instance: Path, ranking: str, queries: list[str], then=None) -> 
                 if time.time() > deadline or server.poll() is not None:
                     raise RuntimeError("the portal did not start")
                 time.sleep(0.5)
-        for query in queries[:5]:  # the models load on the first searches
+
+        def search(query: str) -> bytes:
             connection.request("GET", "/api/search?" + urllib.parse.urlencode({"q": query, "k": 5}))
-            connection.getresponse().read()
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"/api/search answered {response.status}")
+            return body
+
+        for query in queries[:5]:  # the models load on the first searches
+            search(query)
         latencies = []
         for query in queries:
             started = time.perf_counter()
-            connection.request("GET", "/api/search?" + urllib.parse.urlencode({"q": query, "k": 5}))
-            response = connection.getresponse()
-            response.read()
+            search(query)
             latencies.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
-                raise RuntimeError(f"/api/search answered {response.status}")
-        def search(query: str) -> list[str]:
-            connection.request("GET", "/api/search?" + urllib.parse.urlencode({"q": query, "k": 5}))
-            return [hit["slug"] for hit in json.loads(connection.getresponse().read())["results"]]
-
-        extra = then(search) if then is not None else {}
+        extra = {}
+        if then is not None:
+            extra = then(lambda query: [hit["slug"] for hit in json.loads(search(query))["results"]])
         return {**summary(latencies), **extra, "server_peak_rss_mb": round(server_peak_rss_mb(server.pid))}
     finally:
         server.terminate()

@@ -130,16 +130,14 @@ def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
     return f"{prefix}{snippet}{suffix}"
 
 
-def _embedding_units(field_unit: str, title: str, chunks: list[Chunk],
-                     texts: bool = True) -> tuple[list[str], list[int]]:
+def _embedding_units(field_unit: str, title: str, chunks: list[Chunk]) -> tuple[list[str], list[int]]:
     """The texts a dense retriever embeds for an article's chunks, and the chunk ordinal of each."""
-    units, owners = [], []
+    texts, owners = [], []
     for ordinal, chunk in enumerate(chunks):
         pieces = passages(chunk, title) if field_unit == "passage" else [chunk.embedding_text(title)]
-        if texts:
-            units.extend(pieces)
+        texts.extend(pieces)
         owners.extend([ordinal] * len(pieces))
-    return units, owners
+    return texts, owners
 
 
 def _batches(field_unit: str, entries, size: int):
@@ -232,7 +230,7 @@ class KnowledgeIndex:
         for dense in self.ranking.dense:
             counts = []
             for article, chunks, entry in entries:
-                ordinals = _embedding_units(dense.unit, article.title, chunks, texts=False)[1]
+                ordinals = _embedding_units(dense.unit, article.title, chunks)[1]
                 counts.append(len(self._assign_vectors(entry, ordinals)))
             embedder = self.embedders[dense.backend]
             store = VectorStore(embedder.dim, expected=sum(counts))
@@ -559,12 +557,16 @@ class KnowledgeIndex:
         path = Path(path)
         if self.generation is None or _read_generation(path) != self.generation:
             return False
+        self._apply_journal(path)
+        return True
+
+    def _apply_journal(self, path: Path) -> None:
+        """Replay the journal's frames beyond those already applied."""
         frames, end = read_frames(journal_path(path), self.generation, self.journal_end or START)
         for frame in frames:
             self._replay(frame)
         if frames:
             self.journal_end = end
-        return True
 
     @staticmethod
     def read_info(path: Path) -> dict:
@@ -604,10 +606,7 @@ class KnowledgeIndex:
         index = cls(ranking, {b: embedders[b] for b in meta["fields"]}, meta, articles, chunks,
                     int(state["next_id"]), stores, np.asarray(data["owners"], np.int64), lexical)
         index.generation = head["generation"]
-        frames, end = read_frames(journal_path(path), index.generation)
-        for frame in frames:
-            index._replay(frame)
-        index.journal_end = end
+        index._apply_journal(path)
         return index
 
 
@@ -634,7 +633,9 @@ def _open(path: Path):
 
 def _read_head(path: Path, data=None) -> dict:
     """The small part of an index file: its generation and metadata (read without the rest)."""
-    data = _open(path) if data is None else data
+    if data is None:
+        with _open(path) as data:
+            return _read_head(path, data)
     try:
         head = json.loads(bytes(data["head"]).decode("utf-8"))
     except (OSError, ValueError, KeyError) as exc:

@@ -93,22 +93,22 @@ class SearchService:
             return current
 
     def _reload_in_background(self) -> None:
-        def run():
-            try:
-                self._load()
-            except SearchUnavailable as exc:  # keep serving the index we have
-                logging.getLogger(__name__).error("index reload failed: %s", exc)
-
-        with self._lock:
-            if self._reloading is None or not self._reloading.is_alive():
-                self._reloading = threading.Thread(target=run, name="mesa-index-reload", daemon=True)
-                self._reloading.start()
+        with self._lock:  # keep serving the index we have meanwhile
+            self._reloading = _start_once(self._reloading, "mesa-index-reload", self._load)
 
     def wait_for_reload(self, timeout: float = 30.0) -> None:
         """Block until a background reload (if any) has finished (tests and benchmarks)."""
-        thread = self._reloading
-        if thread is not None:
-            thread.join(timeout)
+        _join(self._reloading, timeout)
+
+    def _follow_files(self, reload) -> None:
+        """Bring the index in memory up to the files: replay new journal frames, or ``reload()`` when the
+        index file itself was replaced (or the replay failed)."""
+        stamp, journal = self._stamps()
+        if stamp is None:
+            return
+        if (self._index is None or stamp != self._loaded_stamp
+                or (journal != self._journal_stamp and not self._catch_up(journal))):
+            reload()
 
     def index(self) -> KnowledgeIndex:
         """The loaded index; a newer file written by another process is loaded in the background."""
@@ -117,11 +117,7 @@ class SearchService:
                 if self._index is None:
                     self._load()
             return self._index
-        stamp, journal = self._stamps()
-        if stamp is not None and stamp != self._loaded_stamp:
-            self._reload_in_background()
-        elif journal != self._journal_stamp and not self._catch_up(journal):
-            self._reload_in_background()
+        self._follow_files(self._reload_in_background)
         return self._index
 
     @contextmanager
@@ -131,12 +127,7 @@ class SearchService:
         with open(f"{self.index_path}.lock", "a+") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
-                stamp, journal = self._stamps()
-                if stamp is not None:
-                    if self._index is None or stamp != self._loaded_stamp:
-                        self._load()
-                    elif journal != self._journal_stamp and not self._catch_up(journal):
-                        self._load()
+                self._follow_files(self._load)
                 yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
@@ -217,7 +208,7 @@ class SearchService:
             except BaseException:
                 self._load()  # the in-memory index has the change the file lacks: go back to the file
                 raise
-            self._journal_stamp = self.file_stamp(journal_path(self.index_path))
+            self._journal_stamp = self._stamps()[1]
             compact = index.needs_compaction(self.index_path)
         if compact:
             self._compact_in_background()
@@ -229,22 +220,33 @@ class SearchService:
             self._loaded_stamp, self._journal_stamp = self._stamps()
 
     def _compact_in_background(self) -> None:
-        def run():
-            try:
-                self.compact()
-            except (OSError, SearchUnavailable) as exc:  # the journal stays; the next change tries again
-                logging.getLogger(__name__).error("index compaction failed: %s", exc)
-
-        with self._lock:
-            if self._compacting is None or not self._compacting.is_alive():
-                self._compacting = threading.Thread(target=run, name="mesa-index-compact", daemon=True)
-                self._compacting.start()
+        with self._lock:  # if it fails, the journal stays and the next change tries again
+            self._compacting = _start_once(self._compacting, "mesa-index-compact", self.compact)
 
     def wait_for_compaction(self, timeout: float = 60.0) -> None:
         """Block until a background compaction (if any) has finished (tests)."""
-        thread = self._compacting
-        if thread is not None:
-            thread.join(timeout)
+        _join(self._compacting, timeout)
+
+
+def _start_once(running: threading.Thread | None, name: str, work) -> threading.Thread:
+    """``running`` if it is still at work, else a new daemon thread running ``work`` (failures are logged)."""
+    if running is not None and running.is_alive():
+        return running
+
+    def run():
+        try:
+            work()
+        except (OSError, SearchUnavailable) as exc:
+            logging.getLogger(__name__).error("%s failed: %s", name, exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _join(thread: threading.Thread | None, timeout: float) -> None:
+    if thread is not None:
+        thread.join(timeout)
 
 
 def _still_readable(hits: list[indexer.SearchHit], agent: bool) -> list[indexer.SearchHit]:
