@@ -20,6 +20,7 @@ import re
 import tempfile
 import time
 import uuid
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -496,13 +497,13 @@ class KnowledgeIndex:
             "chunks": {str(i): asdict(c) for i, c in self.chunks.items()},
         }
         head = {"generation": generation, "meta": self.info()}
-        arrays = {f"faiss_{i}": store.to_bytes() for i, store in enumerate(self.stores.values())}
+        arrays = {"owners": self.owners, "head": _json_array(head), "state": _json_array(state)}
         if self.lexical is not None:
             arrays.update(self.lexical.to_arrays())
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, owners=self.owners, **arrays, head=_json_array(head), state=_json_array(state))
+                _write_npz(handle, arrays, {f"faiss_{i}": store for i, store in enumerate(self.stores.values())})
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -593,7 +594,7 @@ class KnowledgeIndex:
                     f"The index {path} was built with {backend} / {saved['model']} ({saved['dim']} dimensions) "
                     f"for the ranking {ranking.name!r}, but the configuration has {configured}. Rebuild it "
                     f"(`flask index build` or `python -m indexer build`) instead of mixing two models' vectors.")
-        stores = {backend: VectorStore.from_bytes(data[f"faiss_{i}"], int(meta["fields"][backend]["dim"]))
+        stores = {backend: _read_store(data, f"faiss_{i}", int(meta["fields"][backend]["dim"]))
                   for i, backend in enumerate(meta["fields"])}
         articles = {a["slug"]: ArticleEntry(**a) for a in state["articles"]}
         chunks = {int(i): ChunkEntry(**c) for i, c in state["chunks"].items()}
@@ -615,6 +616,39 @@ def lexical_text(article: Article) -> str:
     from .chunking import markdown_to_text
 
     return f"{article.title}\n{article.title}\n{' '.join(article.tags)}\n{markdown_to_text(article.body)}"
+
+
+def _write_npz(handle, arrays: dict[str, np.ndarray], stores: dict[str, VectorStore]) -> None:
+    """What ``np.savez`` writes (``np.load`` reads it), with each FAISS store streamed into its member as a
+    uint8 array instead of first serialised whole in memory."""
+    from numpy.lib import format as npy
+
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                npy.write_array(member, np.asanyarray(array), allow_pickle=False)
+        for name, store in stores.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                npy.write_array_header_1_0(member, {"descr": "|u1", "fortran_order": False,
+                                                    "shape": (store.serialized_size(),)})
+                store.write(member)
+
+
+def _read_store(data, name: str, dim: int) -> VectorStore:
+    """A FAISS store from its uint8 member of an open .npz, streamed (never whole in memory twice)."""
+    from numpy.lib import format as npy
+
+    try:
+        with data.zip.open(f"{name}.npy") as member:
+            version = npy.read_magic(member)
+            length = (npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0)(member)[0][0]
+            start = member.tell()
+            store = VectorStore.read(member, dim)
+            if member.tell() - start != length:
+                raise ValueError("the FAISS index and its member differ in length")
+    except (KeyError, OSError, ValueError, RuntimeError) as exc:
+        raise IndexMissingError(f"The index cannot be read ({name}: {exc}); rebuild it.") from None
+    return store
 
 
 def _json_array(value) -> np.ndarray:

@@ -14,6 +14,9 @@ reorder near-identical passages), while fp16 matches an uncompressed IVF: 0.982 
 from __future__ import annotations
 
 import math
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -21,6 +24,7 @@ APPROXIMATE_ABOVE = 20_000
 TRAINING_PER_LIST = 39  # FAISS's minimum of training points per list; more costs memory, not recall
 PROBED_SHARE = 8  # an approximate search scans 1/8 of the lists (recall@10 0.98 at 368k vectors) ...
 PROBED_MIN = 96  # ... and at least 96 of them (at 37k vectors 1/8 is 47 lists: recall 0.957; 95: 0.987)
+FILL_BYTES = 64 * 2**20  # codes encoded per pass when an approximate index is filled
 
 
 def _faiss():
@@ -33,20 +37,15 @@ class VectorStore:
     """Inner-product search over normalised vectors, addressed by caller-chosen ids.
 
     ``expected``: how many vectors a build is about to add. Above ``APPROXIMATE_ABOVE`` the store
-    buffers the first ones, trains the approximate index on them and streams the rest into it, so a
-    large build never holds all its vectors in float32 at once.
+    writes them to a temporary file as they come and builds the approximate index from it when the
+    build ends (``flush``), so a large build never holds its vectors in float32, nor twice.
     """
 
     def __init__(self, dim: int, expected: int = 0):
         faiss = _faiss()
         self.dim = dim
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._training: tuple[np.ndarray, np.ndarray] | None = None
-        self._buffered = 0
-        if expected > APPROXIMATE_ABOVE:
-            self._nlist = lists_for(expected)
-            size = min(expected, max(APPROXIMATE_ABOVE, TRAINING_PER_LIST * self._nlist))
-            self._training = (np.empty(size, np.int64), np.empty((size, dim), np.float32))
+        self._spill: _Spill | None = _Spill(dim) if expected > APPROXIMATE_ABOVE else None
 
     @property
     def count(self) -> int:
@@ -55,19 +54,21 @@ class VectorStore:
         return int(self._index.ntotal)
 
     def flush(self) -> None:
-        """End a build: vectors still buffered for training go into the index."""
-        if self._training is not None:
-            if self._buffered > APPROXIMATE_ABOVE:
-                self._train()
+        """End a build: the vectors waiting in the spill file go into the index."""
+        if self._spill is None:
+            return
+        spill, self._spill = self._spill, None
+        with spill:
+            if spill.count > APPROXIMATE_ABOVE:
+                self._index = build_approximate(spill.blocks, spill.count, self.dim, lists_for(spill.count))
             else:  # fewer than announced: an exact index is right after all
-                ids, vectors = self._training[0][:self._buffered], self._training[1][:self._buffered]
-                self._training, self._buffered = None, 0
-                if len(ids):
+                for ids, vectors in spill.blocks():
                     self._index.add_with_ids(vectors, ids)
 
     @property
     def approximate(self) -> bool:
         """Whether searches go through the approximate (IVF) index."""
+        self.flush()
         return isinstance(self._index, _faiss().IndexIVF)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -78,23 +79,10 @@ class VectorStore:
             raise ValueError(f"expected vectors of dimension {self.dim}, got shape {vectors.shape}")
         if len(ids) != len(vectors):
             raise ValueError("ids and vectors differ in length")
-        if self._training is not None:
-            room = len(self._training[0]) - self._buffered
-            take = min(room, len(ids))
-            self._training[0][self._buffered:self._buffered + take] = ids[:take]
-            self._training[1][self._buffered:self._buffered + take] = vectors[:take]
-            self._buffered += take
-            if self._buffered == len(self._training[0]):
-                self._train()
-            ids, vectors = ids[take:], vectors[take:]
-        if len(ids):
+        if self._spill is not None:
+            self._spill.append(ids, vectors)
+        elif len(ids):
             self._index.add_with_ids(vectors, ids)
-
-    def _train(self) -> None:
-        """Train the approximate index on the buffered vectors and move them into it."""
-        ids, vectors = self._training[0][:self._buffered], self._training[1][:self._buffered]
-        self._training, self._buffered = None, 0
-        self._index = build_approximate(ids, vectors, self.dim, nlist=self._nlist)
 
     def remove(self, ids) -> int:
         """Remove the vectors with these ids; returns how many were removed."""
@@ -124,7 +112,7 @@ class VectorStore:
         if self.approximate or self.count <= limit:
             return False
         ids, vectors = self.exact_contents()
-        self._index = build_approximate(ids, vectors, self.dim, nlist=lists_for(len(ids)))
+        self._index = build_approximate(lambda: iter([(ids, vectors)]), len(ids), self.dim, lists_for(len(ids)))
         return True
 
     def exact_contents(self) -> tuple[np.ndarray, np.ndarray]:
@@ -135,19 +123,33 @@ class VectorStore:
         vectors = faiss.rev_swig_ptr(flat.get_xb(), self.count * self.dim)
         return ids, np.array(vectors, dtype=np.float32).reshape(self.count, self.dim)
 
-    def to_bytes(self) -> np.ndarray:
-        """The FAISS index serialised as a uint8 array."""
+    def serialized_size(self) -> int:
+        """How many bytes ``write`` writes."""
         self.flush()
-        return _faiss().serialize_index(self._index)
+        total = 0
+
+        def count(chunk: bytes) -> int:
+            nonlocal total
+            total += len(chunk)
+            return len(chunk)
+
+        _faiss().write_index(self._index, _faiss().PyCallbackIOWriter(count))
+        return total
+
+    def write(self, handle: BinaryIO) -> None:
+        """Serialise the FAISS index into a binary file object, piece by piece (never whole in memory:
+        at 100k chunks one store is 380 MB)."""
+        self.flush()
+        _faiss().write_index(self._index, _faiss().PyCallbackIOWriter(handle.write))
 
     @classmethod
-    def from_bytes(cls, data: np.ndarray, dim: int) -> "VectorStore":
-        """Rebuild a store from ``to_bytes`` output."""
+    def read(cls, handle: BinaryIO, dim: int) -> "VectorStore":
+        """A store from what ``write`` wrote, read piece by piece from a binary file object."""
         faiss = _faiss()
         store = cls.__new__(cls)
         store.dim = dim
-        store._training = None
-        store._index = faiss.deserialize_index(np.asarray(data, dtype=np.uint8))
+        store._spill = None
+        store._index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
         if store._index.d != dim:
             raise ValueError(f"stored FAISS index has dimension {store._index.d}, metadata says {dim}")
         return store
@@ -158,13 +160,106 @@ def lists_for(count: int) -> int:
     return max(16, min(4096, int(2 * math.sqrt(count))))
 
 
-def build_approximate(ids: np.ndarray, vectors: np.ndarray, dim: int, nlist: int):
-    """An IVF-SQfp16 inner-product index of these vectors, with its lists trained on them."""
+def build_approximate(blocks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]], count: int, dim: int,
+                      nlist: int):
+    """An IVF-SQfp16 inner-product index of the ``count`` vectors that ``blocks()`` yields as (ids, vectors)
+    blocks, its lists trained on the first ones.
+
+    ``blocks`` is called once per pass over the vectors (training, assigning each to its list, filling
+    the lists a group at a time), so the vectors may come from a file. Each list is filled in one go, at
+    its final size: FAISS adding vectors one by one grows every list by doubling, which made a 368k-vector
+    index take 717 MB of memory for 362 MB of codes.
+    """
     faiss = _faiss()
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16,
                                           faiss.METRIC_INNER_PRODUCT)
-    index.train(vectors)
-    index.add_with_ids(vectors, ids)
+    index.train(_first_rows(blocks, min(count, max(APPROXIMATE_ABOVE, TRAINING_PER_LIST * nlist)), dim))
+    lists = np.concatenate([quantizer.assign(vectors, 1).ravel() for _, vectors in blocks()])
+    sizes = np.bincount(lists, minlength=nlist)
+    first = 0
+    while first < nlist:  # lists [first, last) together hold at most FILL_BYTES of codes, or are one list
+        ends = np.cumsum(sizes[first:]) * index.code_size
+        last = first + max(1, int(np.searchsorted(ends, FILL_BYTES, side="right")))
+        _fill_lists(index, blocks, lists, first, last)
+        first = last
     index.nprobe = min(nlist, max(PROBED_MIN, nlist // PROBED_SHARE))
     return index
+
+
+def _first_rows(blocks, count: int, dim: int) -> np.ndarray:
+    """The first ``count`` vectors of ``blocks()``."""
+    rows, taken = np.empty((count, dim), np.float32), 0
+    for _, vectors in blocks():
+        take = min(count - taken, len(vectors))
+        rows[taken:taken + take] = vectors[:take]
+        taken += take
+        if taken == count:
+            break
+    return rows[:taken]
+
+
+def _fill_lists(index, blocks, lists: np.ndarray, first: int, last: int) -> None:
+    """Encode the vectors assigned to lists ``first`` to ``last - 1`` and add each list's in one call."""
+    faiss = _faiss()
+    parts, offset = [], 0
+    for ids, vectors in blocks():
+        assigned = lists[offset:offset + len(ids)]
+        offset += len(ids)
+        rows = np.flatnonzero((assigned >= first) & (assigned < last))
+        if not len(rows):
+            continue
+        selected = np.ascontiguousarray(vectors[rows])
+        list_numbers = np.ascontiguousarray(assigned[rows])
+        codes = np.empty((len(rows), index.code_size), np.uint8)
+        index.encode_vectors(len(rows), faiss.swig_ptr(selected), faiss.swig_ptr(list_numbers),
+                             faiss.swig_ptr(codes))
+        parts.append((list_numbers, np.ascontiguousarray(ids[rows], np.int64), codes))
+    if not parts:
+        return
+    list_numbers = np.concatenate([p[0] for p in parts])
+    order = np.argsort(list_numbers, kind="stable")
+    list_numbers = list_numbers[order]
+    ids = np.ascontiguousarray(np.concatenate([p[1] for p in parts])[order])
+    codes = np.ascontiguousarray(np.concatenate([p[2] for p in parts])[order])
+    del parts
+    bounds = np.searchsorted(list_numbers, np.arange(first, last + 1))
+    for number, (start, end) in enumerate(zip(bounds[:-1], bounds[1:]), first):
+        if end > start:
+            index.invlists.add_entries(number, int(end - start), faiss.swig_ptr(ids[start:end]),
+                                       faiss.swig_ptr(codes[start:end]))
+    index.ntotal += len(ids)
+
+
+class _Spill:
+    """A large build's vectors, waiting in a temporary file (float32) until all of them are in; read back
+    in blocks, any number of times."""
+
+    BLOCK = 16_384
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self.count = 0
+        self._file = tempfile.TemporaryFile(prefix="mesa-vectors-")
+        self._ids: list[np.ndarray] = []
+
+    def append(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._file.write(vectors.tobytes())
+        self._ids.append(ids.copy())
+        self.count += len(ids)
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        self._file.flush()
+        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64)
+        row_bytes = self.dim * 4
+        for start in range(0, self.count, self.BLOCK):
+            rows = min(self.BLOCK, self.count - start)
+            self._file.seek(start * row_bytes)
+            data = self._file.read(rows * row_bytes)
+            yield ids[start:start + rows], np.frombuffer(data, np.float32).reshape(rows, self.dim)
+
+    def __enter__(self) -> "_Spill":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()

@@ -1,5 +1,6 @@
 """The knowledge index: stable ids, add/remove/replace without a rebuild, save/load, model checks."""
 
+import io
 import os
 
 import numpy as np
@@ -159,7 +160,10 @@ def test_a_large_store_switches_to_the_approximate_index_and_keeps_its_ids(monke
     assert recall >= 0.9
     assert streamed.remove([1, 2]) == 2 and streamed.count == 2998
     streamed.add(np.array([5000]), vectors[:1])
-    loaded = VectorStore.from_bytes(streamed.to_bytes(), 32)
+    saved = io.BytesIO()
+    streamed.write(saved)
+    assert len(saved.getvalue()) == streamed.serialized_size()
+    loaded = VectorStore.read(io.BytesIO(saved.getvalue()), 32)
     assert loaded.approximate and loaded.search(vectors[:1], 1)[1][0][0] == 5000
     assert exact.optimise() and exact.approximate and exact.count == 3000
 
