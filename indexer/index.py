@@ -594,7 +594,7 @@ class KnowledgeIndex:
                     f"The index {path} was built with {backend} / {saved['model']} ({saved['dim']} dimensions) "
                     f"for the ranking {ranking.name!r}, but the configuration has {configured}. Rebuild it "
                     f"(`flask index build` or `python -m indexer build`) instead of mixing two models' vectors.")
-        stores = {backend: _read_store(data, f"faiss_{i}", int(meta["fields"][backend]["dim"]))
+        stores = {backend: _read_store(path, data, f"faiss_{i}", int(meta["fields"][backend]["dim"]))
                   for i, backend in enumerate(meta["fields"])}
         articles = {a["slug"]: ArticleEntry(**a) for a in state["articles"]}
         chunks = {int(i): ChunkEntry(**c) for i, c in state["chunks"].items()}
@@ -634,7 +634,7 @@ def _write_npz(handle, arrays: dict[str, np.ndarray], stores: dict[str, VectorSt
                 store.write(member)
 
 
-def _read_store(data, name: str, dim: int) -> VectorStore:
+def _read_store(path: Path, data, name: str, dim: int) -> VectorStore:
     """A FAISS store from its uint8 member of an open .npz, streamed (never whole in memory twice)."""
     from numpy.lib import format as npy
 
@@ -647,7 +647,7 @@ def _read_store(data, name: str, dim: int) -> VectorStore:
             if member.tell() - start != length:
                 raise ValueError("the FAISS index and its member differ in length")
     except (KeyError, OSError, ValueError, RuntimeError) as exc:
-        raise IndexMissingError(f"The index cannot be read ({name}: {exc}); rebuild it.") from None
+        raise IndexMissingError(f"The index {path} cannot be read ({name}: {exc}); rebuild it.") from None
     return store
 
 

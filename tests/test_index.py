@@ -111,6 +111,17 @@ def test_a_missing_or_corrupt_index_is_a_clear_error(tmp_path):
         KnowledgeIndex.load(tmp_path / "bad.npz", fake_embedders())
 
 
+def test_an_index_whose_vectors_are_damaged_is_a_clear_error(small_index, tmp_path):
+    path = tmp_path / "index.npz"
+    small_index.save(path)
+    with np.load(path) as data:
+        members = {name: data[name] for name in data.files}
+    members["faiss_0"] = members["faiss_0"][:len(members["faiss_0"]) // 2]  # cut short
+    np.savez(path, **members)
+    with pytest.raises(IndexMissingError, match="cannot be read .*faiss_0"):
+        KnowledgeIndex.load(path, fake_embedders())
+
+
 def test_save_is_atomic_a_failed_write_leaves_the_old_index(small_index, tmp_path, monkeypatch):
     path = tmp_path / "index.npz"
     small_index.save(path)
@@ -154,6 +165,9 @@ def test_a_large_store_switches_to_the_approximate_index_and_keeps_its_ids(monke
     for start in range(0, 3000, 64):
         streamed.add(np.arange(1, 3001)[start:start + 64], vectors[start:start + 64])
     assert streamed.approximate and streamed.count == 3000 and not exact.approximate
+    probed, streamed._index.nprobe = streamed._index.nprobe, streamed._index.nlist
+    assert streamed.search(vectors, 1)[1].ravel().tolist() == list(range(1, 3001))  # all lists: each finds itself
+    streamed._index.nprobe = probed
     _, exact_ids = exact.search(vectors[:100], 10)
     _, approximate_ids = streamed.search(vectors[:100], 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact_ids, approximate_ids)])
