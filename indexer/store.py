@@ -250,7 +250,9 @@ class _Spill:
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         self._file.flush()
-        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64)
+        if len(self._ids) != 1:  # joined once: a build reads the spill several times
+            self._ids = [np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64)]
+        ids = self._ids[0]
         row_bytes = self.dim * 4
         for start in range(0, self.count, self.BLOCK):
             rows = min(self.BLOCK, self.count - start)
