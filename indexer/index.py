@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -40,6 +41,7 @@ FORMAT_VERSION = 3
 ENCODE_BATCH = 512  # texts per call: the model sorts a call by length, so less padding
 COMPACT_SHARE = 10  # save_changes compacts once the journal outgrows 1/10 of the base file ...
 COMPACT_MIN_BYTES = 1 << 20  # ... and 1 MB
+CONCURRENT_LEXICAL_MIN = 5000  # articles from which BM25 runs in a side thread while FAISS searches
 
 
 class IndexProblem(Exception):
@@ -403,21 +405,35 @@ class KnowledgeIndex:
         def keep(entry: ArticleEntry) -> bool:
             return (lang is None or entry.lang == lang) and (allow is None or allow(entry))
 
+        dense = [d.backend for d in self.ranking.dense if d.backend in retrievers]
+        lexical = self.lexical is not None and LEXICAL in retrievers
         proposals: dict[str, Proposal] = {}
-        for dense in self.ranking.dense:
-            if dense.backend in retrievers:
-                proposals[dense.backend] = self._dense_candidates(dense.backend, query, depth, keep, timings)
-        if self.lexical is not None and LEXICAL in retrievers:
+        beside: Future | None = None
+        for backend in dense:
+            if not self.stores[backend].count:
+                proposals[backend] = Proposal({})
+                continue
+            vector = self._query_vector(backend, query, timings)
+            if lexical and beside is None and self.lexical.count >= CONCURRENT_LEXICAL_MIN:
+                # On a large index BM25 (mostly numpy) runs in a side thread while FAISS, which lets go of
+                # the GIL, scans the first model's lists. It is joined before the next model runs: torch
+                # leaves its threads spinning for a while after a call, and they would slow BM25 down.
+                beside = _side_worker().submit(self._lexical_candidates, query, depth, keep)
+            proposals[backend] = self._dense_candidates(backend, vector, depth, keep)
+            if beside is not None and LEXICAL not in proposals:
+                proposals[LEXICAL] = beside.result()
+        if lexical and LEXICAL not in proposals:
             proposals[LEXICAL] = self._lexical_candidates(query, depth, keep)
-        return proposals
+        return {name: proposals[name] for name in [*dense, LEXICAL] if name in proposals}
 
-    def _dense_candidates(self, backend: str, query: str, depth: int, keep, timings: dict) -> Proposal:
-        store = self.stores[backend]
-        if store.count == 0:
-            return Proposal({})
+    def _query_vector(self, backend: str, query: str, timings: dict) -> np.ndarray:
         embedding = time.perf_counter()
-        query_vector = self.embedders[backend].encode_queries([query])
+        vector = self.embedders[backend].encode_queries([query])
         timings["embed_ms"] = timings.get("embed_ms", 0.0) + (time.perf_counter() - embedding) * 1000
+        return vector
+
+    def _dense_candidates(self, backend: str, query_vector: np.ndarray, depth: int, keep) -> Proposal:
+        store = self.stores[backend]
         per_article = max(1, store.count // max(1, len(self.articles)))
         fetch = min(store.count, depth * per_article)
         while True:
@@ -609,6 +625,18 @@ class KnowledgeIndex:
         index.generation = head["generation"]
         index._apply_journal(path)
         return index
+
+
+_side: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _side_worker() -> ThreadPoolExecutor:
+    """One thread per process for the work a search runs beside its own (made again in a forked child,
+    which inherits the executor but not its thread)."""
+    global _side
+    if _side is None or _side[0] != os.getpid():
+        _side = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesa-search"))
+    return _side[1]
 
 
 def lexical_text(article: Article) -> str:

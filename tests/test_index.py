@@ -189,3 +189,29 @@ def test_a_store_announced_large_but_filled_small_stays_exact(monkeypatch):
     store = VectorStore(32, expected=5000)
     store.add(np.arange(1, 201), clustered_vectors(200))
     assert store.count == 200 and not store.approximate
+
+
+def test_a_large_index_runs_bm25_beside_the_dense_search_with_the_same_results(monkeypatch):
+    import threading
+
+    import indexer.index as index_module
+
+    index = KnowledgeIndex.create("fake", fake_embedders())
+    index.build(read_articles(ARTICLES_DIR))
+    queries = ["my printer is jammed", "no puedo conectarme a la VPN", "reset password",
+               "impresora", "Outlook"]
+    serial = [index.search(q, k=5) for q in queries]
+    threads = []
+    original = KnowledgeIndex._lexical_candidates
+
+    def recording(self, *args):
+        threads.append(threading.current_thread().name)
+        return original(self, *args)
+
+    monkeypatch.setattr(KnowledgeIndex, "_lexical_candidates", recording)
+    monkeypatch.setattr(index_module, "CONCURRENT_LEXICAL_MIN", 1)  # as if the index were large
+    internal_only = index.search("VPN", k=50, allow=lambda entry: entry.visibility == "internal")
+    side_by_side = [index.search(q, k=5) for q in queries]
+    assert side_by_side == serial
+    assert internal_only and all(hit.visibility == "internal" for hit in internal_only)
+    assert len(threads) == len(queries) + 1 and all(name.startswith("mesa-search") for name in threads)
