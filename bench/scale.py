@@ -3,7 +3,8 @@
     python bench/scale.py [--sizes 1000,10000,100000] [--ranking hybrid] [--json FILE]
 
 Each size runs in its own process (so peak memory is that size's alone) and reports:
-index build time and chunks/s; query p50/p95 split into embedding, search and fusion; `/api/search`
+index build time (articles read from the database as they are indexed, as `flask index build` does)
+and chunks/s; query p50/p95 split into embedding, search and fusion; `/api/search`
 p50/p95 through a real HTTP server (the portal served by `flask run` in another process, on 127.0.0.1);
 the time to publish one article (saved to the journal, then found by the running server); the recall@10
 of each approximate vector store against exact search (a returned vector counts when its exact score
@@ -199,18 +200,13 @@ def server_peak_rss_mb(pid: int) -> float:
 def run_size(chunks: int, ranking_name: str) -> dict:
     """Everything measured at one size (run in a fresh process; the database is prepared in another)."""
     from portal.db import get_session
-    from portal.domain.articles import searchable_articles, to_document
+    from portal.domain.articles import searchable_documents
 
     ranking = get_ranking(ranking_name)
     embedders = make_embedders(ranking)
     workdir = Path(tempfile.mkdtemp(prefix=f"mesa-scale-{chunks}-"))
     subprocess.run([sys.executable, __file__, "--prepare", str(chunks), "--workdir", str(workdir),
                     "--ranking", ranking_name], check=True)
-    with portal_app(workdir, ranking_name).app_context():
-        session = get_session()
-        documents = [to_document(a) for a in searchable_articles(session)]
-        session.close()
-
     # The exact vectors go to disk as the build streams them (not into this process's memory), to check
     # the approximate stores' recall at the end.
     exact_ids: dict[str, list[np.ndarray]] = {}
@@ -225,9 +221,12 @@ def run_size(chunks: int, ranking_name: str) -> dict:
     for embedder in embedders.values():  # load the models before the clock starts
         embedder.encode_documents(["warm up"])
     index = KnowledgeIndex.create(ranking, embedders)
-    started = time.perf_counter()
-    index.build(documents, vector_sink=keep_exact)
-    build_seconds = time.perf_counter() - started
+    with portal_app(workdir, ranking_name).app_context():  # as `flask index build` does: articles streamed
+        session = get_session()
+        started = time.perf_counter()
+        index.build(searchable_documents(session), vector_sink=keep_exact)
+        build_seconds = time.perf_counter() - started
+        session.close()
     index.save(workdir / "index.npz")
     for handle in exact_files.values():
         handle.close()

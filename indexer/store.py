@@ -200,33 +200,41 @@ def _first_rows(blocks, count: int, dim: int) -> np.ndarray:
 
 
 def _fill_lists(index, blocks, lists: np.ndarray, first: int, last: int) -> None:
-    """Encode the vectors assigned to lists ``first`` to ``last - 1`` and add each list's in one call."""
+    """Encode the vectors assigned to lists ``first`` to ``last - 1`` and add each list's in one call.
+
+    Each code is encoded a block at a time straight into its place in one buffer ordered by list, so
+    the group's codes are held once, not also in per-block pieces and their sorted copy.
+    """
     faiss = _faiss()
-    parts, offset = [], 0
-    for ids, vectors in blocks():
-        assigned = lists[offset:offset + len(ids)]
-        offset += len(ids)
+    sizes = np.bincount(lists[(lists >= first) & (lists < last)] - first, minlength=last - first)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    codes = np.empty((int(starts[-1]), index.code_size), np.uint8)
+    ids = np.empty(int(starts[-1]), np.int64)
+    filled = starts[:-1].copy()  # where each list's next code goes
+    offset = 0
+    for block_ids, vectors in blocks():
+        assigned = lists[offset:offset + len(block_ids)]
+        offset += len(block_ids)
         rows = np.flatnonzero((assigned >= first) & (assigned < last))
         if not len(rows):
             continue
-        selected = np.ascontiguousarray(vectors[rows])
-        list_numbers = np.ascontiguousarray(assigned[rows])
-        codes = np.empty((len(rows), index.code_size), np.uint8)
-        index.encode_vectors(len(rows), faiss.swig_ptr(selected), faiss.swig_ptr(list_numbers),
-                             faiss.swig_ptr(codes))
-        parts.append((list_numbers, np.ascontiguousarray(ids[rows], np.int64), codes))
-    if not parts:
-        return
-    list_numbers = np.concatenate([p[0] for p in parts])
-    order = np.argsort(list_numbers, kind="stable")
-    list_numbers = list_numbers[order]
-    ids = np.ascontiguousarray(np.concatenate([p[1] for p in parts])[order])
-    codes = np.ascontiguousarray(np.concatenate([p[2] for p in parts])[order])
-    del parts
-    bounds = np.searchsorted(list_numbers, np.arange(first, last + 1))
-    for number, (start, end) in enumerate(zip(bounds[:-1], bounds[1:]), first):
+        rows = rows[np.argsort(assigned[rows], kind="stable")]
+        numbers = np.ascontiguousarray(assigned[rows])
+        selected = np.ascontiguousarray(vectors[rows])  # named: swig_ptr does not keep it alive
+        block_codes = np.empty((len(rows), index.code_size), np.uint8)
+        index.encode_vectors(len(rows), faiss.swig_ptr(selected), faiss.swig_ptr(numbers),
+                             faiss.swig_ptr(block_codes))
+        local = numbers - first
+        counts = np.bincount(local, minlength=last - first)
+        rank = np.arange(len(rows)) - np.concatenate([[0], np.cumsum(counts)])[local]  # place within its list
+        places = filled[local] + rank
+        codes[places] = block_codes
+        ids[places] = block_ids[rows]
+        filled += counts
+    for number in range(first, last):
+        start, end = int(starts[number - first]), int(starts[number - first + 1])
         if end > start:
-            index.invlists.add_entries(number, int(end - start), faiss.swig_ptr(ids[start:end]),
+            index.invlists.add_entries(number, end - start, faiss.swig_ptr(ids[start:end]),
                                        faiss.swig_ptr(codes[start:end]))
     index.ntotal += len(ids)
 

@@ -18,7 +18,7 @@ import indexer
 from indexer import IndexMissingError, KnowledgeIndex
 from indexer.journal import journal_path
 
-from .domain.articles import searchable_articles, to_document
+from .domain.articles import searchable_articles, searchable_documents, to_document
 from .domain.models import Article, User
 
 
@@ -176,7 +176,7 @@ class SearchService:
     def rebuild(self, session: Session, progress: bool = False) -> dict:
         """Index every published article from scratch and save; returns the index metadata."""
         index = KnowledgeIndex.create(self.ranking, self.embedders)
-        index.build([to_document(a) for a in searchable_articles(session)], progress=progress)
+        index.build(searchable_documents(session), progress=progress)
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
         with open(f"{self.index_path}.lock", "a+") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
