@@ -34,6 +34,7 @@ from .embedders import Embedder
 from .journal import START, Frame, append_frames, journal_path, read_frames
 from .language import detect_language
 from .lexical import LexicalIndex
+from .memory import release_free_memory
 from .ranking import CANDIDATES, LEXICAL, Proposal, Ranking, fuse, get_ranking
 from .store import VectorStore
 
@@ -60,7 +61,7 @@ class IndexConflictError(IndexProblem):
     """The saved index changed since this one was loaded: refresh or load it before saving changes."""
 
 
-@dataclass
+@dataclass(slots=True)  # one per article: slots keep 40k of them small
 class ArticleEntry:
     """What the index keeps of an article: enough to filter and show results without the database."""
 
@@ -74,16 +75,6 @@ class ArticleEntry:
     doc_id: int = 0
     chunk_ids: list[int] = field(default_factory=list)
     vector_ids: list[int] = field(default_factory=list)
-
-
-@dataclass
-class ChunkEntry:
-    """One indexed section."""
-
-    slug: str
-    ordinal: int
-    heading: str
-    text: str
 
 
 @dataclass
@@ -162,7 +153,7 @@ class KnowledgeIndex:
     """Published articles, searchable by meaning and by keywords, updatable one article at a time."""
 
     def __init__(self, ranking: Ranking, embedders: dict[str, Embedder], meta: dict,
-                 articles: dict[str, ArticleEntry], chunks: dict[int, ChunkEntry], next_id: int,
+                 articles: dict[str, ArticleEntry], chunks: dict[int, Chunk], next_id: int,
                  stores: dict[str, VectorStore], owners: np.ndarray, lexical: LexicalIndex | None):
         self.ranking = ranking
         self.embedders = embedders
@@ -244,6 +235,7 @@ class KnowledgeIndex:
                 bar = tqdm(total=sum(counts), desc=f"Embedding {dense.unit}s ({dense.backend})", unit=dense.unit)
             for ids, texts in _batches(dense.unit, entries, ENCODE_BATCH):  # texts made as they are needed
                 vectors = embedder.encode_documents(texts)
+                release_free_memory()
                 store.add(ids, vectors)
                 if vector_sink is not None:
                     vector_sink(dense.backend, ids, vectors)
@@ -252,6 +244,7 @@ class KnowledgeIndex:
             if bar is not None:
                 bar.close()
             store.flush()
+            release_free_memory()
             self.stores[dense.backend] = store
         self.meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.meta["build_seconds"] = round(time.perf_counter() - started, 3)
@@ -268,7 +261,7 @@ class KnowledgeIndex:
                              int(self._new_ids(1)[0]))
         entry.chunk_ids = self._new_ids(len(chunks)).tolist()
         for chunk_id, chunk in zip(entry.chunk_ids, chunks):
-            self.chunks[chunk_id] = ChunkEntry(chunk.slug, chunk.ordinal, chunk.heading, chunk.text)
+            self.chunks[chunk_id] = chunk
         if self.lexical is not None:
             self.lexical.add(entry.doc_id, lexical_text(article), article.lang)
         self.articles[article.slug] = entry
@@ -614,7 +607,7 @@ class KnowledgeIndex:
         stores = {backend: _read_store(path, data, f"faiss_{i}", int(meta["fields"][backend]["dim"]))
                   for i, backend in enumerate(meta["fields"])}
         articles = {a["slug"]: ArticleEntry(**a) for a in state["articles"]}
-        chunks = {int(i): ChunkEntry(**c) for i, c in state["chunks"].items()}
+        chunks = {int(i): Chunk(**c) for i, c in state["chunks"].items()}
         expected = sum(len(a.vector_ids) for a in articles.values())
         if sum(store.count for store in stores.values()) != expected:
             raise IndexMissingError(f"The index {path} is inconsistent (vectors and articles differ); "
@@ -625,6 +618,8 @@ class KnowledgeIndex:
                     int(state["next_id"]), stores, np.asarray(data["owners"], np.int64), lexical)
         index.generation = head["generation"]
         index._apply_journal(path)
+        del head, state, data
+        release_free_memory()  # what parsing the state left behind
         return index
 
 

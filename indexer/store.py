@@ -24,7 +24,7 @@ APPROXIMATE_ABOVE = 20_000
 TRAINING_PER_LIST = 39  # FAISS's minimum of training points per list; more costs memory, not recall
 PROBED_SHARE = 8  # an approximate search scans 1/8 of the lists (recall@10 0.98 at 368k vectors) ...
 PROBED_MIN = 96  # ... and at least 96 of them (at 37k vectors 1/8 is 47 lists: recall 0.957; 95: 0.987)
-FILL_BYTES = 64 * 2**20  # codes encoded per pass when an approximate index is filled
+FILL_BYTES = 32 * 2**20  # codes encoded per pass when an approximate index is filled
 
 
 def _faiss():
@@ -243,7 +243,7 @@ class _Spill:
     """A large build's vectors, waiting in a temporary file (float32) until all of them are in; read back
     in blocks, any number of times."""
 
-    BLOCK = 16_384
+    BLOCK = 8_192
 
     def __init__(self, dim: int):
         self.dim = dim

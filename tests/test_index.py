@@ -52,7 +52,7 @@ def test_search_returns_distinct_articles_best_first(small_index):
 
 
 def test_upsert_adds_and_replaces_one_article_without_rebuild(small_index):
-    chunk_ids_before = dict(small_index.articles["vpn"].__dict__)["chunk_ids"]
+    chunk_ids_before = list(small_index.articles["vpn"].chunk_ids)
     assert small_index.upsert(article("mfa", "Authenticator app", "## Fix\n\nScan the QR code again.")) is True
     assert small_index.search("authenticator QR code", k=1)[0].slug == "mfa"
     # Unchanged content is not re-embedded.
