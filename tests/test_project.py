@@ -1,6 +1,5 @@
 """Project-level checks: documented settings, complete translations, migrations that match the models."""
 
-import re
 import subprocess
 import sys
 from pathlib import Path

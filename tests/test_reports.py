@@ -10,7 +10,7 @@ from portal.domain import events, knowledge
 from portal.domain import tickets as svc
 from portal.domain.models import Article, Role
 from portal.domain.reports import build_report
-from tests.conftest import AuthActions, user_by_role
+from tests.conftest import user_by_role
 
 
 def test_report_counts_what_happened(db):

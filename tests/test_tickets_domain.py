@@ -3,7 +3,6 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
 
 from portal.domain import tickets as svc
 from portal.domain.errors import Conflict, Invalid, NotAllowed, NotFound

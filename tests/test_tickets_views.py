@@ -116,7 +116,6 @@ def test_still_need_help_creates_the_ticket_with_what_the_customer_saw(client, a
         assert ticket.asset_tag == "LT-0042" and ticket.priority == 4 and ticket.lang == "en"
         assert [s.article_slug for s in sorted(ticket.suggestions, key=lambda s: s.rank)] == shown
     assert len(events_of(seeded_app, "ticket_created")) == 1
-    mail = events_of  # noqa: F841 (readability)
     assert count(seeded_app, OutboxMessage, OutboxMessage.subject.contains(f"#{ticket_id}")) == 1
 
 
