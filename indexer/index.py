@@ -14,6 +14,7 @@ This is the one interface the portal uses:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -659,14 +660,10 @@ def _write_npz(handle, arrays: dict[str, np.ndarray], documents: dict[str, objec
         for name, value in documents.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 header(member, sum(map(len, json.JSONEncoder().iterencode(value))))  # ASCII: 1 byte a char
-                pieces, size = [], 0
-                for piece in json.JSONEncoder().iterencode(value):
-                    pieces.append(piece)
-                    size += len(piece)
-                    if size >= 1 << 20:
-                        member.write("".join(pieces).encode("ascii"))
-                        pieces, size = [], 0
-                member.write("".join(pieces).encode("ascii"))
+                text = io.TextIOWrapper(member, encoding="ascii")
+                json.dump(value, text)
+                text.flush()
+                text.detach()  # the member is closed by its own ``with``
         for name, store in stores.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 header(member, store.serialized_size())

@@ -181,7 +181,7 @@ def build_approximate(blocks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray
     while first < nlist:  # lists [first, last) together hold at most FILL_BYTES of codes, or are one list
         ends = np.cumsum(sizes[first:]) * index.code_size
         last = first + max(1, int(np.searchsorted(ends, FILL_BYTES, side="right")))
-        _fill_lists(index, blocks, lists, first, last)
+        _fill_lists(index, blocks, lists, first, sizes[first:last])
         first = last
     index.nprobe = min(nlist, max(PROBED_MIN, nlist // PROBED_SHARE))
     return index
@@ -199,14 +199,15 @@ def _first_rows(blocks, count: int, dim: int) -> np.ndarray:
     return rows[:taken]
 
 
-def _fill_lists(index, blocks, lists: np.ndarray, first: int, last: int) -> None:
-    """Encode the vectors assigned to lists ``first`` to ``last - 1`` and add each list's in one call.
+def _fill_lists(index, blocks, lists: np.ndarray, first: int, sizes: np.ndarray) -> None:
+    """Encode the vectors assigned to lists ``first`` onwards (``sizes``: how many each of them gets) and add
+    each list's in one call.
 
     Each code is encoded a block at a time straight into its place in one buffer ordered by list, so
     the group's codes are held once, not also in per-block pieces and their sorted copy.
     """
     faiss = _faiss()
-    sizes = np.bincount(lists[(lists >= first) & (lists < last)] - first, minlength=last - first)
+    last = first + len(sizes)
     starts = np.concatenate([[0], np.cumsum(sizes)])
     codes = np.empty((int(starts[-1]), index.code_size), np.uint8)
     ids = np.empty(int(starts[-1]), np.int64)

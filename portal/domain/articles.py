@@ -144,16 +144,18 @@ def get_readable_article(session: Session, slug: str, user: User | None) -> Arti
 
 def searchable_articles(session: Session) -> list[Article]:
     """Articles that belong in the search index: every published one (internal ones are filtered per user)."""
-    return list(session.scalars(select(Article).where(Article.status == "published").order_by(Article.slug)))
+    return list(session.scalars(_searchable()))
 
 
 def searchable_documents(session: Session, batch: int = 500) -> Iterator[indexer.Article]:
     """``searchable_articles`` in their index form, read a batch at a time: building the index of a large
     knowledge base never holds every article at once (the index keeps what it needs of each)."""
-    query = (select(Article).where(Article.status == "published").order_by(Article.slug)
-             .execution_options(yield_per=batch))
-    for article in session.scalars(query):
+    for article in session.scalars(_searchable().execution_options(yield_per=batch)):
         yield to_document(article)
+
+
+def _searchable():
+    return select(Article).where(Article.status == "published").order_by(Article.slug)
 
 
 def category_counts(session: Session, user: User | None) -> list[tuple[str, int]]:
