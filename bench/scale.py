@@ -2,13 +2,15 @@
 
     python bench/scale.py [--sizes 1000,10000,100000] [--ranking hybrid] [--json FILE]
 
-Each size runs in its own process (so peak memory is that size's alone) and reports:
-index build time (articles read from the database as they are indexed, as `flask index build` does)
-and chunks/s; query p50/p95 split into embedding, search and fusion; `/api/search`
+Each size runs in fresh processes, as a deployment does: one fills the database, one builds the index
+(as `flask index build` does: articles read from the database as they are indexed, each model let go
+after its vectors), one loads the saved index (as the server does) and queries it. Reported: index build
+time and chunks/s; query p50/p95 split into embedding, search and fusion; `/api/search`
 p50/p95 through a real HTTP server (the portal served by `flask run` in another process, on 127.0.0.1);
 the time to publish one article (saved to the journal, then found by the running server); the recall@10
 of each approximate vector store against exact search (a returned vector counts when its exact score
-reaches the exact 10th best; by id too); and peak RSS of the build-and-query process.
+reaches the exact 10th best; by id too); and the peak RSS of the build process, of the query process and
+of the server.
 
 The text is real: the starter KB and the benchmark packs' articles, then variants of them (sentences
 shuffled and partly dropped, one sentence borrowed from another article of the same language, a team
@@ -197,18 +199,15 @@ def server_peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_size(chunks: int, ranking_name: str) -> dict:
-    """Everything measured at one size (run in a fresh process; the database is prepared in another)."""
+def build_index(workdir: Path, ranking_name: str) -> dict:
+    """Build and save the index as `flask index build` does (run in a process of its own): articles streamed
+    from the database, each model loaded for its own vectors and let go after them (the build time includes
+    loading the models, a few seconds). The exact vectors go to disk as the build streams them, not into
+    memory, to check the approximate stores' recall later."""
     from portal.db import get_session
     from portal.domain.articles import searchable_documents
 
     ranking = get_ranking(ranking_name)
-    embedders = make_embedders(ranking)
-    workdir = Path(tempfile.mkdtemp(prefix=f"mesa-scale-{chunks}-"))
-    subprocess.run([sys.executable, __file__, "--prepare", str(chunks), "--workdir", str(workdir),
-                    "--ranking", ranking_name], check=True)
-    # The exact vectors go to disk as the build streams them (not into this process's memory), to check
-    # the approximate stores' recall at the end.
     exact_ids: dict[str, list[np.ndarray]] = {}
     exact_files = {}
 
@@ -218,18 +217,34 @@ def run_size(chunks: int, ranking_name: str) -> dict:
         exact_ids.setdefault(backend, []).append(ids)
         exact_files[backend].write(np.ascontiguousarray(vectors, np.float32).tobytes())
 
-    for embedder in embedders.values():  # load the models before the clock starts
-        embedder.encode_documents(["warm up"])
-    index = KnowledgeIndex.create(ranking, embedders)
-    with portal_app(workdir, ranking_name).app_context():  # as `flask index build` does: articles streamed
+    index = KnowledgeIndex.create(ranking, make_embedders(ranking))
+    with portal_app(workdir, ranking_name).app_context():
         session = get_session()
         started = time.perf_counter()
-        index.build(searchable_documents(session), vector_sink=keep_exact)
+        index.build(searchable_documents(session), vector_sink=keep_exact, release_models=True)
         build_seconds = time.perf_counter() - started
         session.close()
     index.save(workdir / "index.npz")
-    for handle in exact_files.values():
+    for backend, handle in exact_files.items():
         handle.close()
+        np.save(workdir / f"exact-{backend}-ids.npy", np.concatenate(exact_ids[backend]))
+    return {"build_s": round(build_seconds, 1), "build_peak_rss_mb": round(peak_rss_mb())}
+
+
+def run_size(chunks: int, ranking_name: str) -> dict:
+    """Everything measured at one size: the database is filled in one process, the index built in another,
+    and this fresh process loads the saved index (as the server does) to time queries and publishing."""
+    from portal.db import get_session
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"mesa-scale-{chunks}-"))
+    subprocess.run([sys.executable, __file__, "--prepare", str(chunks), "--workdir", str(workdir),
+                    "--ranking", ranking_name], check=True)
+    done = subprocess.run([sys.executable, __file__, "--build", "--workdir", str(workdir),
+                           "--ranking", ranking_name], check=True, stdout=subprocess.PIPE, text=True)
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    ranking = get_ranking(ranking_name)
+    embedders = make_embedders(ranking)
+    index = KnowledgeIndex.load(workdir / "index.npz", embedders)
 
     queries = bench_queries()
     for query in queries[:5]:
@@ -249,7 +264,7 @@ def run_size(chunks: int, ranking_name: str) -> dict:
     for backend, store in index.stores.items():
         if not store.approximate:
             continue
-        ids = np.concatenate(exact_ids[backend])
+        ids = np.load(workdir / f"exact-{backend}-ids.npy")
         vectors = np.memmap(workdir / f"exact-{backend}.f32", dtype=np.float32, mode="r").reshape(len(ids), -1)
         sample = embedders[backend].encode_queries(queries[:100])
         # A vector the store returns counts as found when its exact score reaches the exact 10th best: the
@@ -327,10 +342,10 @@ def run_size(chunks: int, ranking_name: str) -> dict:
     return {
         "chunks": info["chunks"], "articles": info["articles"], "vectors": info["vectors"],
         "approximate": {b: s.approximate for b, s in index.stores.items()},
-        "build_s": round(build_seconds, 1), "chunks_per_s": round(info["chunks"] / build_seconds, 1),
+        "build_s": built["build_s"], "chunks_per_s": round(info["chunks"] / built["build_s"], 1),
         "query_ms": {name: summary(values) for name, values in parts.items()},
         "api_ms": api, **publish_ms, "recall_at_10": recall, "recall_at_10_by_id": recall_by_id, "recall_curve": recall_curve,
-        "peak_rss_mb": round(rss), "index_mb": round((workdir / "index.npz").stat().st_size / 2**20, 1),
+        "build_peak_rss_mb": built["build_peak_rss_mb"], "query_peak_rss_mb": round(rss), "index_mb": round((workdir / "index.npz").stat().st_size / 2**20, 1),
     }
 
 
@@ -341,7 +356,7 @@ def table(results: list[dict], ranking: str) -> str:
     lines = [f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()}-core {platform.machine()}, ranking `{ranking}`", "",
              "| chunks | articles | vectors | build | query: embed / search / fusion p50 (p95) | query total p50 / p95 "
              "| /api/search p50 / p95 | publish one: saved / found by the server | ANN recall@10 "
-             "| peak RSS: build+query / server |",
+             "| peak RSS: build / queries / server |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         q = r["query_ms"]
@@ -353,7 +368,8 @@ def table(results: list[dict], ranking: str) -> str:
             f"{q['embed_ms']['p50']} / {q['search_ms']['p50']} / {q['fuse_ms']['p50']} ms "
             f"({q['embed_ms']['p95']} / {q['search_ms']['p95']} / {q['fuse_ms']['p95']}) | "
             f"{q['total_ms']['p50']} / {q['total_ms']['p95']} ms | {r['api_ms']['p50']} / {r['api_ms']['p95']} ms | "
-            f"{r['publish_ms']} / {r['publish_visible_ms']} ms | {recall} | {r['peak_rss_mb']} / {r['api_ms'].get('server_peak_rss_mb', '?')} MB |")
+            f"{r['publish_ms']} / {r['publish_visible_ms']} ms | {recall} | {r['build_peak_rss_mb']} / {r['query_peak_rss_mb']} / "
+            f"{r['api_ms'].get('server_peak_rss_mb', '?')} MB |")
     return "\n".join(lines)
 
 
@@ -364,10 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
     parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)  # internal: fill a database
+    parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)  # internal: build, print JSON
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.prepare:
         prepare_database(args.prepare, args.workdir, args.ranking)
+        return 0
+    if args.build:
+        print(json.dumps(build_index(args.workdir, args.ranking)))
         return 0
     if args.one:
         print(json.dumps(run_size(args.one, args.ranking)))

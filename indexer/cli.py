@@ -25,7 +25,7 @@ def cmd_build(args) -> int:
     articles = [a for a in read_articles(args.articles) if a.status == "published"]
     ranking = get_ranking(args.config)
     index = KnowledgeIndex.create(ranking, make_embedders(ranking, args.model))
-    index.build(articles, progress=not args.quiet)
+    index.build(articles, progress=not args.quiet, release_models=True)  # this process only builds
     index.save(args.out)
     info = index.info()
     print(f"Indexed {info['articles']} articles as {info['chunks']} chunks with the {ranking.name} ranking "

@@ -13,6 +13,7 @@ This is the one interface the portal uses:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -205,12 +206,15 @@ class KnowledgeIndex:
         return ranking_signature(self.ranking.name, {b: f["model"] for b, f in self.meta["fields"].items()})
 
     def build(self, articles: Iterable[Article], progress: bool = False,
-              vector_sink: Callable[[str, np.ndarray, np.ndarray], None] | None = None) -> None:
+              vector_sink: Callable[[str, np.ndarray, np.ndarray], None] | None = None,
+              release_models: bool = False) -> None:
         """Index all these articles, replacing whatever the index held.
 
         Vectors are embedded batch by batch and go straight into their store, so a large knowledge base
         never sits in memory twice (a store above the approximate size is quantised as it fills).
         ``vector_sink(backend, ids, vectors)`` sees every batch (benchmarks keep the exact vectors).
+        ``release_models``: let go of each model once its vectors are made, so the next one has its memory
+        (for a process that only builds; a later search loads the models again).
         """
         started = time.perf_counter()
         self._pending = []
@@ -244,6 +248,9 @@ class KnowledgeIndex:
                     bar.update(len(ids))
             if bar is not None:
                 bar.close()
+            if release_models:
+                embedder.release()
+                gc.collect()  # a torch model's modules refer to each other
             store.flush()
             release_free_memory()
             self.stores[dense.backend] = store

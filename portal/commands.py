@@ -81,7 +81,7 @@ def index_build(force: bool, quiet: bool) -> None:
     if not force and search.is_current(session):
         click.echo(f"Index up to date: {search.index_path}")
         return
-    info = search.rebuild(session, progress=not quiet)
+    info = search.rebuild(session, progress=not quiet, release_models=True)  # this process only builds
     models = ", ".join(f"{backend} / {field['model']}" for backend, field in info["fields"].items()) or "no model"
     click.echo(f"Indexed {info['articles']} articles as {info['chunks']} chunks with the {info['ranking']} "
                f"ranking ({models}) in {info['build_seconds']} s -> {search.index_path}")

@@ -173,10 +173,13 @@ class SearchService:
             return False
         return info.get("fingerprint") == self.database_fingerprint(session)
 
-    def rebuild(self, session: Session, progress: bool = False) -> dict:
-        """Index every published article from scratch and save; returns the index metadata."""
+    def rebuild(self, session: Session, progress: bool = False, release_models: bool = False) -> dict:
+        """Index every published article from scratch and save; returns the index metadata.
+
+        ``release_models``: let go of each model once its vectors are made (a process that only builds).
+        """
         index = KnowledgeIndex.create(self.ranking, self.embedders)
-        index.build(searchable_documents(session), progress=progress)
+        index.build(searchable_documents(session), progress=progress, release_models=release_models)
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
         with open(f"{self.index_path}.lock", "a+") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)

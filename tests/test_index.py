@@ -215,3 +215,38 @@ def test_a_large_index_runs_bm25_beside_the_dense_search_with_the_same_results(m
     assert side_by_side == serial
     assert internal_only and all(hit.visibility == "internal" for hit in internal_only)
     assert len(threads) == len(queries) + 1 and all(name.startswith("mesa-search") for name in threads)
+
+
+class ReleasingFakeEmbedder(FakeEmbedder):
+    """A fake embedder that records when the index lets go of it and what it embedded after that."""
+
+    def __init__(self):
+        super().__init__()
+        self.events = []
+
+    def encode_documents(self, texts):
+        self.events.append("documents")
+        return super().encode_documents(texts)
+
+    def encode_queries(self, texts):
+        self.events.append("queries")
+        return super().encode_queries(texts)
+
+    def release(self):
+        self.events.append("release")
+
+
+def test_a_build_only_process_lets_go_of_each_model_once_its_vectors_are_made():
+    articles = [a for a in read_articles(ARTICLES_DIR) if a.status == "published"]
+    kept = KnowledgeIndex.create("fake", {"fake": ReleasingFakeEmbedder()})
+    kept.build(articles)
+    embedder = ReleasingFakeEmbedder()
+    released = KnowledgeIndex.create("fake", {"fake": embedder})
+    released.build(articles, release_models=True)
+    assert "release" not in kept.embedders["fake"].events
+    assert embedder.events[-1] == "release" and embedder.events.count("release") == 1
+    assert set(embedder.events[:-1]) == {"documents"}
+    # Searching afterwards uses the model again and finds the same articles.
+    query = "no puedo conectarme a la VPN"
+    assert [h.slug for h in released.search(query, k=5)] == [h.slug for h in kept.search(query, k=5)]
+    assert embedder.events[-1] == "queries"

@@ -17,16 +17,18 @@ PARAPHRASES = [
 ]
 
 
-def starter_index(ranking_name: str) -> KnowledgeIndex:
+def starter_index(ranking_name: str, release_models: bool = False) -> KnowledgeIndex:
     ranking = get_ranking(ranking_name)
     index = KnowledgeIndex.create(ranking, make_embedders(ranking))
-    index.build([a for a in read_articles(ARTICLES_DIR) if a.status == "published"])
+    index.build([a for a in read_articles(ARTICLES_DIR) if a.status == "published"],
+                release_models=release_models)
     return index
 
 
 @pytest.fixture(scope="module")
 def hybrid_index():
-    return starter_index("hybrid")
+    # Built as `flask index build` does, letting go of each model: the searches load them again.
+    return starter_index("hybrid", release_models=True)
 
 
 @pytest.fixture(scope="module")
