@@ -41,7 +41,7 @@ extract-messages: $(BIN)/.installed
 
 # Retrieval quality of the default ranking and the two baselines on every dev pack, as a Markdown table.
 bench-quality: $(BIN)/.installed
-	HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval ../shared/bench/dev/*/ --compare --table
+	HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval bench/packs/*/ --compare --table
 
 # Speed and memory at 1k, 10k and 100k chunks (about an hour on 2 cores, most of it embedding 100k chunks).
 bench-scale: $(BIN)/.installed translations

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from indexer import Article, KnowledgeIndex, chunk_article, get_ranking, make_embedders, read_articles  # noqa: E402
 from indexer.evaluate import percentile, read_queries  # noqa: E402
 
-PACKS = ROOT.parent / "shared" / "bench" / "dev"
+PACKS = ROOT / "bench" / "packs"
 TEAMS = {"en": ["Sales", "Finance", "Madrid office", "Warehouse", "Legal", "Support", "Lab", "Field team"],
          "es": ["Ventas", "Finanzas", "Oficina de Madrid", "Almacén", "Legal", "Soporte", "Laboratorio", "Campo"]}
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")

@@ -1,6 +1,6 @@
 """Knowledge-base articles as Markdown files with YAML front matter.
 
-The format is the one of the retrieval benchmark packs (``shared/bench``), extended with
+The format is the one of the retrieval benchmark packs (``bench/packs``), extended with
 ``category``, ``visibility`` and ``status``:
 
     ---

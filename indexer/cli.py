@@ -1,4 +1,4 @@
-"""Command line: ``python -m indexer build|query|info|eval``."""
+"""Command line: ``python -m indexer build|query|info|eval|tune|calibrate``."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def cmd_query(args) -> int:
     index = KnowledgeIndex.load(args.index, embedders)
     for rank, hit in enumerate(index.search(args.text, k=args.k, lang=args.lang), 1):
         section = f" > {hit.heading}" if hit.heading else ""
-        print(f"{rank}. [{hit.score:.3f}] {hit.slug} ({hit.lang}) {hit.title}{section}")
+        confidence = "no calibration" if hit.confidence is None else f"confidence {hit.confidence:.2f}"
+        print(f"{rank}. [{hit.score:.3f}, {confidence}] {hit.slug} ({hit.lang}) {hit.title}{section}")
         why = ", ".join(f"{name} {value:+.2f}" for name, value in hit.retrievers.items())
         keywords = f"; keywords: {', '.join(hit.keywords)}" if hit.keywords else ""
         print(f"   why: {why}{keywords}")
@@ -84,6 +85,24 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    """Fit the confidence of a ranking on benchmark packs and save it for the next index build."""
+    from .confidence import save_calibration
+    from .evaluate import calibrate, format_confidence
+
+    ranking = get_ranking(args.config)
+    calibration, report = calibrate(args.packs, ranking, make_embedders(ranking, args.model))
+    for figures in report:
+        print(f"{figures['pack']} (held-out half): {format_confidence(figures)}")
+    if args.dry_run:
+        return 0
+    path = save_calibration(calibration, ranking.name, args.out) if args.out else save_calibration(
+        calibration, ranking.name)
+    print(f"Saved the {ranking.name} confidence ({calibration.signature}, threshold {calibration.threshold}) "
+          f"-> {path}; the next index build uses it.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its sub-commands."""
     parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
@@ -122,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("packs", type=Path, nargs="+", help="pack directories")
     _add_ranking_options(tune)
     tune.set_defaults(func=cmd_tune)
+
+    fit = sub.add_parser("calibrate", help="fit the confidence of a ranking's results on benchmark packs")
+    fit.add_argument("packs", type=Path, nargs="+", help="pack directories")
+    fit.add_argument("--out", type=Path, default=None, help="directory for <ranking>.json (default: the shipped one)")
+    fit.add_argument("--dry-run", action="store_true", help="report only, save nothing")
+    _add_ranking_options(fit)
+    fit.set_defaults(func=cmd_calibrate)
     return parser
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from .articles import Article
 from .chunking import DEFAULT_MAX_CHARS, Chunk, chunk_article, passages
+from .confidence import Calibration, load_calibration, result_features
 from .embedders import Embedder
 from .journal import START, Frame, append_frames, journal_path, read_frames
 from .language import detect_language
@@ -40,7 +41,7 @@ from .memory import release_free_memory
 from .ranking import CANDIDATES, LEXICAL, Proposal, Ranking, fuse, get_ranking
 from .store import VectorStore
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: the confidence calibration is part of the metadata
 ENCODE_BATCH = 512  # texts per call: the model sorts a call by length, so less padding
 COMPACT_SHARE = 10  # save_changes compacts once the journal outgrows 1/10 of the base file ...
 COMPACT_MIN_BYTES = 1 << 20  # ... and 1 MB
@@ -84,7 +85,8 @@ class SearchHit:
     """One article in the results, with the section that matched best and why it matched.
 
     ``score`` is the fused score (a weighted sum of standardised retriever scores; higher is better,
-    comparable within one query). ``semantic`` is the best cosine similarity of the first dense model
+    comparable within one query). ``confidence`` is the estimated probability that the article answers
+    the query (None when the index has no calibration for its models). ``semantic`` is the best cosine similarity of the first dense model
     (None when it did not propose the article), ``keywords`` the query's words the article contains.
     """
 
@@ -99,6 +101,7 @@ class SearchHit:
     semantic: float | None = None
     keywords: list[str] = field(default_factory=list)
     retrievers: dict[str, float] = field(default_factory=dict)
+    confidence: float | None = None
 
 
 def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
@@ -173,6 +176,8 @@ class KnowledgeIndex:
         self.generation: str | None = None  # of the base file this index was loaded from or saved to
         self.journal_end = 0  # how far its journal has been applied (0: nothing applied)
         self._pending: list[Frame] = []  # changes not saved yet
+        confidence = meta.get("confidence")
+        self.calibration = Calibration.from_dict(confidence) if confidence else None
 
     # ----- construction -------------------------------------------------------------------------
 
@@ -194,8 +199,15 @@ class KnowledgeIndex:
             "build_seconds": None,
         }
         stores = {f.backend: VectorStore(embedders[f.backend].dim) for f in ranking.dense}
-        return cls(ranking, embedders, meta, {}, {}, 1, stores, np.zeros(0, np.int64),
-                   LexicalIndex() if ranking.lexical else None)
+        index = cls(ranking, embedders, meta, {}, {}, 1, stores, np.zeros(0, np.int64),
+                    LexicalIndex() if ranking.lexical else None)
+        index.set_calibration(load_calibration(ranking.name, index.signature()))
+        return index
+
+    def set_calibration(self, calibration: Calibration | None) -> None:
+        """Use this confidence calibration (saved with the index's metadata); None: results get no confidence."""
+        self.calibration = calibration
+        self.meta["confidence"] = calibration.to_dict() if calibration is not None else None
 
     @property
     def max_chars(self) -> int:
@@ -372,13 +384,16 @@ class KnowledgeIndex:
 
     def search(self, query: str, k: int = 5, lang: str | None = None,
                allow: Callable[[ArticleEntry], bool] | None = None,
-               query_lang: str | None = None, timings: dict | None = None) -> list[SearchHit]:
-        """The k best articles for a query, each with its best-matching section and why it matched.
+               query_lang: str | None = None, timings: dict | None = None,
+               features: list | None = None) -> list[SearchHit]:
+        """The k best articles for a query, each with its best-matching section, why it matched and how
+        confident the index is that it answers the query.
 
         ``lang`` keeps only articles in that language; ``allow`` filters articles (e.g. internal ones
         for a customer). ``query_lang`` is the language to assume when the query itself does not tell
         (a single word); by default it is detected, English when in doubt. ``timings``, if given,
-        receives the milliseconds spent embedding the query, searching and fusing (benchmarks).
+        receives the milliseconds spent embedding the query, searching and fusing (benchmarks);
+        ``features``, if given, receives each hit's (language pair, confidence features) (fitting).
         """
         if not self.articles or k <= 0:
             return []
@@ -392,10 +407,38 @@ class KnowledgeIndex:
         contributions = fuse(self.ranking, qlang, proposals,
                              {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found})
         fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
-        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
-        hits = [self._hit(slug, score, query, proposals, contributions[slug]) for slug, score in ranked]
+        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k + 1]  # one more: its margin
+        rows = self.confidence_features(query, qlang, ranked, proposals)
+        confidences = self._confidences(rows)
+        if features is not None:
+            features.extend(rows[:k])
+        hits = [self._hit(slug, score, query, proposals, contributions[slug], confidence)
+                for (slug, score), confidence in zip(ranked[:k], confidences)]
         timings["fuse_ms"] = (time.perf_counter() - fusing) * 1000
         return hits
+
+    def confidence_features(self, query: str, qlang: str, ranked: list[tuple[str, float]],
+                            proposals: dict[str, Proposal]) -> list[tuple[str, dict[str, float]]]:
+        """(language pair, confidence features) of each ranked article (see ``confidence``)."""
+        pairs = {slug: f"{qlang}>{self.articles[slug].lang}" for slug, _ in ranked}
+        counting = {slug: [name for name in proposals
+                           if self.ranking.weight(qlang, self.articles[slug].lang, name) > 0] for slug, _ in ranked}
+        ceilings: dict[str, float] = {}
+        if self.lexical is not None:
+            by_lang = {lang: self.lexical.ceiling(query, lang) for lang in {self.articles[s].lang for s, _ in ranked}}
+            ceilings = {slug: by_lang[self.articles[slug].lang] for slug, _ in ranked}
+        rows = result_features(ranked, proposals, counting, ceilings, len(re.findall(r"\w+", query)))
+        return [(pairs[slug], row) for (slug, _), row in zip(ranked, rows)]
+
+    def _confidences(self, rows: list[tuple[str, dict[str, float]]]) -> list[float | None]:
+        confidences: list[float | None] = [None] * len(rows)
+        if self.calibration is None:
+            return confidences
+        for position, (pair, row) in enumerate(rows):
+            model = self.calibration.model_for(pair)
+            if model is not None:
+                confidences[position] = round(float(model.probability([row])[0]), 4)
+        return confidences
 
     def propose(self, query: str, retrievers: list[str], depth: int = CANDIDATES, lang: str | None = None,
                 allow: Callable[[ArticleEntry], bool] | None = None,
@@ -470,7 +513,7 @@ class KnowledgeIndex:
             fetch *= 8
 
     def _hit(self, slug: str, score: float, query: str, proposals: dict[str, Proposal],
-             contributions: dict[str, float]) -> SearchHit:
+             contributions: dict[str, float], confidence: float | None = None) -> SearchHit:
         entry = self.articles[slug]
         chunk_id, semantic = -1, None
         for dense in self.ranking.dense:  # the section the first dense model liked best
@@ -487,14 +530,15 @@ class KnowledgeIndex:
         chunk = self.chunks[chunk_id]
         return SearchHit(slug, entry.title, entry.lang, entry.category, entry.visibility, chunk.heading,
                          make_snippet(chunk.text, query), round(score, 4), semantic, keywords,
-                         {name: round(value, 4) for name, value in contributions.items()})
+                         {name: round(value, 4) for name, value in contributions.items()}, confidence)
 
     # ----- persistence --------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
         """Identifies the indexed content and models: equal fingerprints mean nothing to rebuild."""
         return content_fingerprint(((slug, entry.content_hash) for slug, entry in self.articles.items()),
-                                   self.signature(), self.max_chars)
+                                   self.signature(), self.max_chars,
+                                   self.calibration.stamp if self.calibration is not None else "")
 
     def info(self) -> dict:
         """Metadata plus counts, as saved beside the index."""
@@ -747,9 +791,10 @@ def ranking_signature(ranking: str, models: dict[str, str]) -> str:
 
 
 def content_fingerprint(slug_hashes: Iterable[tuple[str, str]], signature: str,
-                        max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    """A hash of (slug, content hash) pairs and the ranking's models: what an index of that content holds."""
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{signature}|{max_chars}".encode())
+                        max_chars: int = DEFAULT_MAX_CHARS, calibration: str = "") -> str:
+    """A hash of (slug, content hash) pairs, the ranking's models and its confidence calibration's stamp:
+    what an index of that content holds."""
+    digest = hashlib.sha256(f"{FORMAT_VERSION}|{signature}|{max_chars}|{calibration}".encode())
     for slug, content_hash in sorted(slug_hashes):
         digest.update(f"\n{slug}:{content_hash}".encode())
     return digest.hexdigest()

@@ -200,6 +200,18 @@ class LexicalIndex:
                 total[docs] += idf * tfs / (tfs + norm)
         return total
 
+    def ceiling(self, query: str, lang: str) -> float:
+        """The most a document in ``lang`` could score for this query: the sum of its terms' idf (each term
+        adds less than its idf). A word the index has never seen counts with the highest idf, so a query
+        of unknown words has a high ceiling and every real score is a small share of it."""
+        n = len(self.docs)
+        total = 0.0
+        for token in query_terms(query, lang):
+            term = self.vocab.get(token)
+            df = self.df.get(term, 0) if term is not None else 0
+            total += math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return total
+
     def top(self, query: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(doc ids, scores) of the n best documents with a score above 0, best first."""
         scores = self.scores(query)

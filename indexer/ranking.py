@@ -67,7 +67,7 @@ class Ranking:
                 if any(self.weight(query_lang, lang, r) > 0 for lang in LANGUAGES)]
 
 
-# Weights chosen on the dev packs (../shared/bench/dev) by MRR@10 over a grid (`python -m indexer tune`
+# Weights chosen on the dev packs (bench/packs) by MRR@10 over a grid (`python -m indexer tune`
 # does the same search): en>en on faq-en, es>es on wiki-es, es>en on wiki-es-en. en>es has no pack and
 # mirrors es>en. Around each optimum MRR@10 is flat (within ~0.001 over +-0.05 of each weight), so round
 # values were kept. The English model counts only when query and article are both English: it does not

@@ -44,6 +44,12 @@ SETTINGS: tuple[Setting, ...] = (
             "or local path. Empty: the bundled all-MiniLM-L6-v2."),
     Setting("ARTICLES_DIR", "articles",
             "Directory of the starter knowledge base imported by `make run`."),
+    Setting("ANSWER_THRESHOLD", None,
+            "Confidence (0-1, the estimated probability that an article answers the question) from which a result "
+            "counts as an answer: below it, search says that no article seems to answer, the ask-for-help form "
+            "suggests nothing, the API says `\"answered\": false` and the question is listed as unanswered in "
+            "the reports. Empty: the threshold fitted with the ranking's confidence (`flask index info` shows it).",
+            float),
     Setting("SEARCH_MAX_QUERY", 500, "Longest search query accepted, in characters.", int),
     Setting("SEARCH_MAX_K", 50, "Most results one search may ask for.", int),
     Setting("LANGUAGES", "es,en", "UI languages offered, in order of preference when the browser says nothing."),

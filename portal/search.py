@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 import indexer
 from indexer import IndexMissingError, KnowledgeIndex
+from indexer.confidence import load_calibration
 from indexer.journal import journal_path
 
 from .domain.articles import searchable_articles, searchable_documents, to_document
@@ -41,10 +42,11 @@ class SearchService:
     allow searching while vectors are added or removed); the models run outside it.
     """
 
-    def __init__(self, index_path: Path, ranking: str, model: str = ""):
+    def __init__(self, index_path: Path, ranking: str, model: str = "", answer_threshold: float | None = None):
         self.index_path = Path(index_path)
         self.ranking = indexer.get_ranking(ranking)
         self.model = model
+        self.answer_threshold = answer_threshold
         self._embedders: dict[str, indexer.Embedder] | None = None
         self._index: KnowledgeIndex | None = None
         self._loaded_stamp: tuple | None = None  # of the base file the index in memory came from
@@ -149,6 +151,23 @@ class SearchService:
                                 allow=None if agent else (lambda entry: entry.visibility == "public"))
         return _still_readable(hits, agent)
 
+    def threshold(self) -> float | None:
+        """The confidence from which a result counts as an answer: the setting, else the calibration's
+        (None when the index has no calibration: then nothing can be told apart, and every hit counts)."""
+        if self.answer_threshold is not None:
+            return self.answer_threshold
+        calibration = self.index().calibration
+        return calibration.threshold if calibration is not None else None
+
+    def is_answer(self, hit: indexer.SearchHit) -> bool:
+        """Whether this result is confident enough to be offered as the answer."""
+        threshold = self.threshold()
+        return threshold is None or hit.confidence is None or hit.confidence >= threshold
+
+    def answers(self, hits: list[indexer.SearchHit]) -> list[indexer.SearchHit]:
+        """The results that count as answers (the ranking's order is kept)."""
+        return [hit for hit in hits if self.is_answer(hit)]
+
     def similar(self, text: str, k: int, user: User | None) -> list[indexer.SearchHit]:
         """Published articles closest in meaning to a text (for duplicate detection), most similar first.
 
@@ -161,9 +180,11 @@ class SearchService:
     def database_fingerprint(self, session: Session) -> str:
         """What an up-to-date index of the database's published articles would be stamped with."""
         models = {f.backend: self.embedders[f.backend].model for f in self.ranking.dense}
+        signature = indexer.ranking_signature(self.ranking.name, models)
+        calibration = load_calibration(self.ranking.name, signature)
         return indexer.content_fingerprint(
-            ((a.slug, a.content_hash) for a in searchable_articles(session)),
-            indexer.ranking_signature(self.ranking.name, models))
+            ((a.slug, a.content_hash) for a in searchable_articles(session)), signature,
+            calibration=calibration.stamp if calibration is not None else "")
 
     def is_current(self, session: Session) -> bool:
         """Whether the saved index holds exactly the published articles, embedded with the configured model."""
@@ -277,5 +298,9 @@ def get_search() -> SearchService:
 def init_app(app: Flask) -> None:
     """Register the search service; nothing is loaded until the first search."""
     path = app.config["MESA_INDEX_PATH"] or str(Path(app.instance_path) / "index.npz")
+    threshold = app.config["MESA_ANSWER_THRESHOLD"]
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise RuntimeError(f"MESA_ANSWER_THRESHOLD={threshold} is not a confidence between 0 and 1")
     app.extensions["mesa_search"] = SearchService(Path(path), app.config["MESA_RANKING"],
-                                                  app.config["MESA_EMBEDDER_MODEL"])
+                                                  app.config["MESA_EMBEDDER_MODEL"],
+                                                  threshold)

@@ -20,7 +20,7 @@ from portal.search import get_search
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES_DIR = ROOT / "articles"
-BENCH_DIR = ROOT.parent / "shared" / "bench" / "dev"
+BENCH_DIR = ROOT / "bench" / "packs"
 PASSWORD = "correct horse battery"
 ROLE_EMAILS = {
     Role.CUSTOMER: "customer@example.com",

@@ -9,7 +9,8 @@ def test_search_returns_articles_with_section_snippet_and_score(client):
     results = response.json["results"]
     assert 1 <= len(results) <= 3
     first = results[0]
-    assert set(first) == {"slug", "title", "url", "lang", "category", "section", "snippet", "score", "why"}
+    assert set(first) == {"slug", "title", "url", "lang", "category", "section", "snippet", "score", "confidence",
+                          "answers", "why"}
     assert first["url"] == f"/articles/{first['slug']}"
     assert any(r["slug"] in ("laptop-disk-full", "portatil-disco-lleno") for r in results)
     scores = [r["score"] for r in results]
@@ -26,9 +27,18 @@ def test_each_result_says_why_it_matched(client):
     assert sum(why["retrievers"].values()) == pytest.approx(first["score"], abs=1e-3)
 
 
-def test_search_page_shows_why_a_result_matched(client):
+def test_search_page_shows_visitors_the_words_found_but_no_numbers(client):
     page = client.get("/search?q=free+up+disk+space+on+my+laptop", headers={"Accept-Language": "en"})
-    assert b"Words found:" in page.data and b"Similar in meaning" in page.data
+    assert b"Words found:" in page.data
+    assert b"Similar in meaning" not in page.data and b"Confidence" not in page.data
+
+
+def test_search_page_shows_agents_the_confidence_and_cosine(client, auth):
+    from portal.domain.models import Role
+
+    auth.login(Role.AGENT_L1)
+    page = client.get("/search?q=free+up+disk+space+on+my+laptop", headers={"Accept-Language": "en"})
+    assert b"Words found:" in page.data and b"Similar in meaning" in page.data and b"Confidence 0." in page.data
 
 
 def test_lang_filters_the_articles(client):

@@ -18,9 +18,10 @@ def test_report_counts_what_happened(db):
     for _ in range(3):
         events.record_event(db, "solved", "s1", customer.id, query="printer jam", article_slug="print-queue-stuck")
     events.record_event(db, "ticket_created", "s2", customer.id, query="new laptop please")
-    events.record_event(db, "search", "s3", None, query="xyzzy frobnicate", results=0)
-    events.record_event(db, "search", "s3", None, query="xyzzy frobnicate", results=0)
-    events.record_event(db, "search", "s3", None, query="vpn", results=5)
+    events.record_question(db, "s3", None, "xyzzy frobnicate", 3, answered=False, confidence=0.02)
+    events.record_question(db, "s3", None, "xyzzy frobnicate", 3, answered=False, confidence=0.02)
+    events.record_question(db, "s3", None, "vpn", 5, answered=True, confidence=0.9)
+    events.record_event(db, "search", "s5", None, query="before confidence was kept", results=0)
     for _ in range(2):
         events.record_event(db, "article_opened", "s4", None, article_slug="laptop-disk-full")
     article = db.scalar(select(Article).where(Article.slug == "mailbox-full"))
@@ -39,7 +40,7 @@ def test_report_counts_what_happened(db):
     report = build_report(db, days=30)
     assert report.funnel["solved"] == 3 and report.funnel["ticket_created"] == 1
     assert report.deflection_rate == pytest.approx(0.75)
-    assert report.no_result_searches == [("xyzzy frobnicate", 2)]
+    assert report.unanswered_questions == [("xyzzy frobnicate", 2), ("before confidence was kept", 1)]
     assert report.ticket_questions == [("new laptop please", 1)]
     assert [(a.slug, n) for a, n in report.top_articles] == [("laptop-disk-full", 2)]
     assert [(a.slug, total, no) for a, total, no in report.unhelpful_articles] == [("mailbox-full", 2, 1)]

@@ -1,27 +1,92 @@
-"""The self-service funnel: what people searched, were shown, opened, and whether it solved their problem."""
+"""The self-service funnel: what people searched, were shown, opened, and whether it solved their problem.
+
+Event text is scrubbed before it is stored (e-mail addresses, phone numbers, the person's own name): the
+reports list questions, never who asked them.
+"""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import PortalEvent
+from .models import PortalEvent, User, utcnow
+from .privacy import person_names, scrub_text
 
 KINDS = ("search", "suggestion_shown", "article_opened", "solved", "ticket_created")
+# Suggestions are fetched while the person types (debounced by the page). Calls from one browser session
+# within this many seconds of the last one, whose text continues the same question, refine that question
+# instead of asking a new one.
+BURST_SECONDS = 30
 
 
 def record_event(session: Session, kind: str, session_id: str, user_id: int | None = None, query: str = "",
                  article_slug: str = "", ticket_id: int | None = None, results: int | None = None) -> PortalEvent:
-    """Add one funnel event (a random browser-session id and the user id; no other personal data)."""
+    """Add one funnel event (a random browser-session id and the user id; the query without personal data)."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
-    event = PortalEvent(kind=kind, session_id=session_id[:40], user_id=user_id, query=(query or "")[:500],
-                        article_slug=article_slug or "", ticket_id=ticket_id, results=results)
+    event = PortalEvent(kind=kind, session_id=session_id[:40], user_id=user_id,
+                        query=scrub_query(session, query, user_id), article_slug=article_slug or "",
+                        ticket_id=ticket_id, results=results)
     session.add(event)
     return event
 
 
+def scrub_query(session: Session, query: str, user_id: int | None) -> str:
+    """A question as the reports may keep it: no e-mail address, phone number or name of the person."""
+    user = session.get(User, user_id) if user_id is not None else None
+    return scrub_text(query or "", person_names(user))[:500]
+
+
+def record_question(session: Session, session_id: str, user_id: int | None, query: str, results: int,
+                    answered: bool, confidence: float | None, refining: bool = False,
+                    now: datetime | None = None) -> PortalEvent:
+    """One 'search' event per question a person settled on, with whether the KB answered it.
+
+    ``refining``: the call is one of a burst made while typing (suggestions); if the same browser session
+    asked a question that this text continues less than ``BURST_SECONDS`` ago, that question is updated to
+    this text instead of a new one being counted.
+    """
+    now = now or utcnow()
+    event = _question_being_refined(session, session_id, scrub_query(session, query, user_id), now) \
+        if refining else None
+    if event is None:
+        event = record_event(session, "search", session_id, user_id, query=query, results=results)
+        event.created_at = now
+    else:
+        event.query, event.results = scrub_query(session, query, user_id), results
+    event.answered, event.confidence, event.settled_at = answered, confidence, now
+    return event
+
+
+def _question_being_refined(session: Session, session_id: str, query: str, now: datetime) -> PortalEvent | None:
+    last = session.scalar(select(PortalEvent).where(
+        PortalEvent.kind == "search", PortalEvent.session_id == session_id[:40],
+        PortalEvent.settled_at >= now - timedelta(seconds=BURST_SECONDS)).order_by(PortalEvent.id.desc()).limit(1))
+    return last if last is not None and same_question(last.query, query) else None
+
+
+def same_question(before: str, after: str) -> bool:
+    """Whether ``after`` continues the text of ``before`` (typed on, corrected near the end, or cut back):
+    they share at least half of the shorter one from the start."""
+    a, b = before.casefold().strip(), after.casefold().strip()
+    if not a or not b:
+        return False
+    shared = len(os.path.commonprefix([a, b]))
+    return shared >= len(min(a, b, key=len)) / 2
+
+
 def record_suggestions(session: Session, session_id: str, user_id: int | None, query: str,
-                       slugs: list[str]) -> None:
-    """One 'suggestion_shown' event per suggested article."""
+                       slugs: list[str], question: PortalEvent | None = None) -> None:
+    """One 'suggestion_shown' event per suggested article; an article already shown for the same question
+    (an earlier call of the burst) is not counted again."""
+    already: set[str] = set()
+    if question is not None and question.id is not None:
+        already = set(session.scalars(select(PortalEvent.article_slug).where(
+            PortalEvent.kind == "suggestion_shown", PortalEvent.session_id == session_id[:40],
+            PortalEvent.created_at >= question.created_at, PortalEvent.article_slug.in_(slugs))))
     for slug in slugs:
-        record_event(session, "suggestion_shown", session_id, user_id, query=query, article_slug=slug)
+        if slug not in already:
+            record_event(session, "suggestion_shown", session_id, user_id, query=query, article_slug=slug)

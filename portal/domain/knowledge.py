@@ -22,28 +22,10 @@ from .articles import add_revision, to_document
 from .errors import N_, Conflict, Invalid, NotAllowed
 from .models import (Article, ArticleEvent, ArticleFeedback, ArticleRevision, ArticleTicketLink, PortalEvent,
                      Role, Ticket, TicketStatus, User, utcnow)
+from .privacy import person_names, scrub_text
 
 EDITABLE_BY_L1 = ("draft", "review")
 MAX_BODY = 100_000
-EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Phone numbers, and the technical numbers that look like them. One scan, left to right: at each place the
-# first alternative that matches wins, so a date, time, IP address or version is consumed (and kept) before
-# its digits could be read as a phone number.
-PHONE_RE = re.compile(r"""
-    (?P<phone>(?<![\w.])\(?\d{3}\)?\.\d{3}\.\d{4}(?![.\d]))   # 555.123.4567 (before versions)
-  | (?P<keep>\d{4}[-/]\d{1,2}[-/]\d{1,2}(?!\d)                 # 2024-03-15
-      | \d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}(?!\d)                 # 15/03/2024, 15-03-24, 15.03.2024
-      | \d{1,2}:\d{2}(?::\d{2})?(?!\d)                       # 10:30, 10:30:45
-      | (?:19|20)\d\d\ ?[-\u2013]\ ?(?:19|20)\d\d(?!\d)        # 2023-2024
-      | \d+(?:\.\d+)+)                                       # 192.168.10.25, 10.0.19045.3803, 2.5
-  | (?P<number>(?<![\w.+/-])                                # not inside a word, number, path or id
-      (?:\+[\ \u00a0]?\(?\d[\d\ \u00a0().-]{5,}\d              # +34 612 345 678, +44 (20) 7946.0958
-        | \(?\d[\d\ \u00a0()-]{5,}\d)                          # (555) 123-4567, 612 34 56 78
-      (?:,?[\ \u00a0]?(?:ext|extension|extensi\u00f3n|x)\.?[\ \u00a0]?\d{1,6})?  # ext. 4411
-      (?![\w/]|[.:-]\d))
-  | (?P<extension>\b(?:ext|extension|extensi\u00f3n)\.?[\ \u00a0]?\d{3,6}\b)  # ext. 4411 on its own
-""", re.VERBOSE | re.IGNORECASE)
-MIN_PHONE_DIGITS = 7
 ARTICLE_LINK_RE = re.compile(r"/articles/([a-z0-9][a-z0-9-]*)")
 
 
@@ -67,26 +49,8 @@ def unique_slug(session: Session, title: str) -> str:
 
 def scrub_personal_data(text: str, ticket: Ticket) -> str:
     """Remove the requester's name, e-mail addresses, phone numbers and the requester's asset tags."""
-    text = EMAIL_RE.sub("[e-mail]", text)
-    text = remove_phone_numbers(text)
     tags = {ticket.asset_tag} | {t.asset_tag for t in _requester_tickets(ticket)}
-    for tag in sorted((t for t in tags if t), key=len, reverse=True):
-        text = re.sub(rf"(?<!\w){re.escape(tag)}(?!\w)", "[asset tag]", text, flags=re.IGNORECASE)
-    requester = ticket.requester
-    names = {requester.name, *requester.name.split(), requester.email.split("@")[0]}
-    for name in sorted((n for n in names if len(n) >= 3), key=len, reverse=True):
-        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", "[name]", text, flags=re.IGNORECASE)
-    return text
-
-
-def remove_phone_numbers(text: str) -> str:
-    """Phone numbers (and extensions) as "[phone]"; dates, times, IP addresses and versions are kept."""
-    def replace(match: re.Match) -> str:
-        if match["keep"] or (match["number"] and len(re.sub(r"\D", "", match["number"])) < MIN_PHONE_DIGITS):
-            return match[0]
-        return "[phone]"
-
-    return PHONE_RE.sub(replace, text)
+    return scrub_text(text, person_names(ticket.requester), tags)
 
 
 def _requester_tickets(ticket: Ticket) -> list[Ticket]:

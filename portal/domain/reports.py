@@ -22,7 +22,7 @@ class Report:
     until: datetime
     funnel: dict[str, int] = field(default_factory=dict)
     deflection_rate: float | None = None
-    no_result_searches: list[tuple[str, int]] = field(default_factory=list)
+    unanswered_questions: list[tuple[str, int]] = field(default_factory=list)
     ticket_questions: list[tuple[str, int]] = field(default_factory=list)
     top_articles: list[tuple[Article, int]] = field(default_factory=list)
     unhelpful_articles: list[tuple[Article, int, int]] = field(default_factory=list)
@@ -54,9 +54,12 @@ def build_report(session: Session, days: int = 30, now: datetime | None = None, 
     solved, tickets = report.funnel["solved"], report.funnel["ticket_created"]
     report.deflection_rate = _share(solved, solved + tickets)
 
-    report.no_result_searches = [tuple(row) for row in session.execute(
-        select(PortalEvent.query, func.count().label("n")).where(in_period, PortalEvent.kind == "search",
-                                                                PortalEvent.results == 0, PortalEvent.query != "")
+    # Content gaps: questions (searches and ask-for-help requests) whose best result was below the answer
+    # threshold, or that found nothing at all.
+    report.unanswered_questions = [tuple(row) for row in session.execute(
+        select(PortalEvent.query, func.count().label("n")).where(
+            in_period, PortalEvent.kind == "search", PortalEvent.query != "",
+            (PortalEvent.answered.is_(False)) | (PortalEvent.answered.is_(None) & (PortalEvent.results == 0)))
         .group_by(PortalEvent.query).order_by(func.count().desc(), PortalEvent.query).limit(limit))]
     report.ticket_questions = [tuple(row) for row in session.execute(
         select(PortalEvent.query, func.count().label("n")).where(in_period, PortalEvent.kind == "ticket_created",

@@ -20,11 +20,18 @@ def why_it_matched(hit) -> dict:
 
 @bp.get("/search")
 def search():
-    """`GET /api/search?q=...&k=...&lang=...`: the best articles the caller may read, as JSON."""
+    """`GET /api/search?q=...&k=...&lang=...`: the best articles the caller may read, as JSON.
+
+    ``answered`` says whether any of them is confident enough to count as an answer (``threshold``); each
+    result has its ``confidence`` (the estimated probability that it answers the query) and ``answers``.
+    """
     params = read_search_request(request.args, default_k=5)
-    hits = get_search().search(params.query, params.k, viewer(), lang=params.lang)
+    search_service = get_search()
+    hits = search_service.search(params.query, params.k, viewer(), lang=params.lang)
     return jsonify(
         query=params.query,
+        answered=any(search_service.is_answer(hit) for hit in hits),
+        threshold=search_service.threshold(),
         results=[{
             "slug": hit.slug,
             "title": hit.title,
@@ -34,6 +41,8 @@ def search():
             "section": hit.heading,
             "snippet": hit.snippet,
             "score": hit.score,
+            "confidence": hit.confidence,
+            "answers": search_service.is_answer(hit),
             "why": why_it_matched(hit),
         } for hit in hits],
     )

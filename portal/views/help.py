@@ -34,16 +34,20 @@ def suggestion_query(subject: str, description: str) -> str:
 
 
 def suggest(query: str):
-    """Up to five articles for the request, by the same ranking as search, recorded as shown."""
+    """Up to five articles that confidently answer the request (by the same ranking and threshold as search),
+    recorded as shown; the question is recorded once per burst of calls while the person types."""
     if not query:
         return []
-    hits = get_search().search(query, MAX_SUGGESTIONS, current_user if current_user.is_authenticated else None)
+    search = get_search()
+    hits = search.search(query, MAX_SUGGESTIONS, current_user if current_user.is_authenticated else None)
+    answers = search.answers(hits)
     session = get_session()
     user_id = current_user.id if current_user.is_authenticated else None
-    events.record_event(session, "search", browser_session_id(), user_id, query=query, results=len(hits))
-    events.record_suggestions(session, browser_session_id(), user_id, query, [h.slug for h in hits])
+    question = events.record_question(session, browser_session_id(), user_id, query, len(answers), bool(answers),
+                                      hits[0].confidence if hits else None, refining=True)
+    events.record_suggestions(session, browser_session_id(), user_id, query, [h.slug for h in answers], question)
     session.commit()
-    return hits
+    return answers
 
 
 def _form() -> HelpRequestForm:
@@ -71,6 +75,8 @@ def ask():
     form = _form()
     hits, checked, query = [], False, ""
     shown = request.form.getlist("shown")
+    if request.method == "GET" and request.args.get("q"):  # "Ask for help" from a search: the question carried over
+        form.subject.data = " ".join(request.args["q"].split())[:200]
     if request.method == "POST":
         action = request.form.get("action", "check")
         if not form.validate():
@@ -132,9 +138,9 @@ def api_suggest():
         raise Invalid(N_("The search is too long: at most %(max)d characters."),
                       max=current_app.config["MESA_SEARCH_MAX_QUERY"])
     if len(query) < 3:
-        return jsonify(query=query, results=[])
+        return jsonify(query=query, answered=False, results=[])
     hits = suggest(query)
-    return jsonify(query=query, results=[{
+    return jsonify(query=query, answered=bool(hits), results=[{
         "slug": hit.slug, "title": hit.title, "url": url_for("public.article", slug=hit.slug),
         "lang": hit.lang, "category": hit.category, "section": hit.heading, "snippet": hit.snippet,
-        "score": hit.score, "why": why_it_matched(hit)} for hit in hits])
+        "score": hit.score, "confidence": hit.confidence, "why": why_it_matched(hit)} for hit in hits])

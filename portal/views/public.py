@@ -36,11 +36,14 @@ def search():
     except Invalid as exc:
         return render_template("public/search.html", query=request.args.get("q", "")[:200], hits=[],
                                error=translated(exc)), 400
-    hits = get_search().search(params.query, params.k, viewer(), lang=params.lang)
-    events.record_event(get_session(), "search", browser_session_id(), getattr(viewer(), "id", None),
-                        query=params.query, results=len(hits))
+    search_service = get_search()
+    hits = search_service.search(params.query, params.k, viewer(), lang=params.lang)
+    answers = search_service.answers(hits)
+    events.record_question(get_session(), browser_session_id(), getattr(viewer(), "id", None), params.query,
+                           len(hits), bool(answers), hits[0].confidence if hits else None)
     get_session().commit()
-    return render_template("public/search.html", query=params.query, hits=hits, lang=params.lang, error=None)
+    return render_template("public/search.html", query=params.query, answers=answers,
+                           others=[hit for hit in hits if hit not in answers], lang=params.lang, error=None)
 
 
 @bp.get("/categories/<category>")
