@@ -6,7 +6,7 @@ FLASK := MESA_ENV=$${MESA_ENV:-development} HF_HUB_OFFLINE=1 $(BIN)/flask --app 
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run setup test test-postgres translations chromium extract-messages bench bench-quality bench-scale clean
+.PHONY: run setup test test-postgres translations chromium extract-messages bench bench-quality bench-scale calibrate clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,13 @@ extract-messages: $(BIN)/.installed
 
 # Retrieval quality of the default ranking and the two baselines on every dev pack, as a Markdown table.
 bench-quality: $(BIN)/.installed
-	HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval bench/packs/*/ --compare --table
+	HF_HUB_OFFLINE=1 $(BIN)/python -m indexer eval bench/packs/*/ bench/starter --compare --table
+
+# Re-fit the confidence of each shipped ranking on the benchmark packs and the starter question set
+# (indexer/calibration/<ranking>.json; the next `flask index build` uses it).
+calibrate: $(BIN)/.installed
+	for ranking in hybrid use+bm25 fake; do \
+	  HF_HUB_OFFLINE=1 $(BIN)/python -m indexer calibrate bench/packs/*/ bench/starter --config $$ranking || exit 1; done
 
 # Speed and memory at 1k, 10k and 100k chunks (about an hour on 2 cores, most of it embedding 100k chunks).
 bench-scale: $(BIN)/.installed translations

@@ -8,7 +8,7 @@ import json
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -115,11 +115,16 @@ class QueryRun:
 
 
 def run_queries(index: KnowledgeIndex, queries: list[Query], k: int = 10) -> list[QueryRun]:
-    """Search every query one at a time (after a warm-up), then again with its answers left out."""
+    """Search every query one at a time (after a warm-up), then again with its answers left out.
+
+    A query's relevant articles that the index does not hold (drafts) are dropped: a query that only a
+    draft answers is one the published KB cannot answer.
+    """
     for query in queries[:3]:  # warm-up: the first queries pay for lazy loading
         index.search(query.text, k=k)
     runs = []
     for query in queries:
+        query = replace(query, relevant=[slug for slug in query.relevant if slug in index.articles])
         features: list = []
         started = time.perf_counter()
         hits = index.search(query.text, k=k, allow=_audience_filter(query), features=features)
@@ -210,9 +215,9 @@ def calibrate(pack_dirs: list[Path], ranking: Ranking, embedders: dict[str, Embe
         signature = index.signature()
         runs = run_queries(index, read_queries(pack_dir), k=TOP_RESULTS)
         per_pack.append((Path(pack_dir).name, runs))
-        for run in runs:
+        for run in runs:  # each search's first result: what decides whether the KB answered
             if run.query.split == "fit":
-                samples.extend(run.full[:TOP_RESULTS] + run.removed)
+                samples.extend(run.full[:1] + run.removed[:1])
     calibration = fit_calibration(samples, signature, {
         "packs": [name for name, _ in per_pack], "at": time.strftime("%Y-%m-%d"),
         "split": "queries whose answering article hashes to 'fit' (Query.split)"})

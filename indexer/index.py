@@ -45,7 +45,8 @@ FORMAT_VERSION = 4  # 4: the confidence calibration is part of the metadata
 ENCODE_BATCH = 512  # texts per call: the model sorts a call by length, so less padding
 COMPACT_SHARE = 10  # save_changes compacts once the journal outgrows 1/10 of the base file ...
 COMPACT_MIN_BYTES = 1 << 20  # ... and 1 MB
-CONCURRENT_LEXICAL_MIN = 5000  # articles from which BM25 runs in a side thread while FAISS searches
+CONCURRENT_LEXICAL_MIN = 5000
+MERGE_DEPTH = 20  # fused candidates whose confidence is computed, so the languages can be merged by it  # articles from which BM25 runs in a side thread while FAISS searches
 
 
 class IndexProblem(Exception):
@@ -407,13 +408,14 @@ class KnowledgeIndex:
         contributions = fuse(self.ranking, qlang, proposals,
                              {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found})
         fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
-        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k + 1]  # one more: its margin
+        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:max(k + 1, MERGE_DEPTH)]
         rows = self.confidence_features(query, qlang, ranked, proposals)
         confidences = self._confidences(rows)
+        order = merge_languages([self.articles[slug].lang for slug, _ in ranked], confidences)[:k]
         if features is not None:
-            features.extend(rows[:k])
-        hits = [self._hit(slug, score, query, proposals, contributions[slug], confidence)
-                for (slug, score), confidence in zip(ranked[:k], confidences)]
+            features.extend(rows[i] for i in order)
+        hits = [self._hit(ranked[i][0], ranked[i][1], query, proposals, contributions[ranked[i][0]], confidences[i])
+                for i in order]
         timings["fuse_ms"] = (time.perf_counter() - fusing) * 1000
         return hits
 
@@ -685,6 +687,29 @@ def _side_worker() -> ThreadPoolExecutor:
     if _side is None or _side[0] != os.getpid():
         _side = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesa-search"))
     return _side[1]
+
+
+def merge_languages(langs: list[str], confidences: list[float | None]) -> list[int]:
+    """The order of fused candidates once the article languages are merged by confidence.
+
+    Fused scores are comparable within one language pair, not across pairs: a Spanish question gets high
+    keyword scores from Spanish articles on a neighbouring topic that an English article which answers it
+    cannot get. So each article language keeps its fused order, and the lists are merged by taking the
+    head with the highest confidence (a calibrated probability, comparable across pairs). One language,
+    or no calibration: the fused order unchanged.
+    """
+    if len(set(langs)) < 2 or any(c is None for c in confidences):
+        return list(range(len(langs)))
+    queues: dict[str, list[int]] = {}
+    for position, lang in enumerate(langs):
+        queues.setdefault(lang, []).append(position)
+    order = []
+    while queues:
+        lang = max(queues, key=lambda code: (confidences[queues[code][0]], -queues[code][0]))
+        order.append(queues[lang].pop(0))
+        if not queues[lang]:
+            del queues[lang]
+    return order
 
 
 def lexical_text(article: Article) -> str:

@@ -39,10 +39,11 @@ def reset_schema(url: str) -> None:
     engine.dispose()
 
 
-def make_test_app(directory: Path, url: str, ranking: str = "fake"):
+def make_test_app(directory: Path, url: str, ranking: str = "fake", **settings):
     """A Mesa app whose database, index and instance folder live in ``directory``; fake ranking by default.
     CSRF protection stays on, as in production: tests post the tokens the real forms carry."""
     return create_app({
+        **settings,
         "TESTING": True,
         "MESA_INSTANCE_DIR": str(directory / "instance"),
         "MESA_DATABASE_URL": url,
