@@ -45,8 +45,8 @@ FORMAT_VERSION = 4  # 4: the confidence calibration is part of the metadata
 ENCODE_BATCH = 512  # texts per call: the model sorts a call by length, so less padding
 COMPACT_SHARE = 10  # save_changes compacts once the journal outgrows 1/10 of the base file ...
 COMPACT_MIN_BYTES = 1 << 20  # ... and 1 MB
-CONCURRENT_LEXICAL_MIN = 5000
-MERGE_DEPTH = 20  # fused candidates whose confidence is computed, so the languages can be merged by it  # articles from which BM25 runs in a side thread while FAISS searches
+CONCURRENT_LEXICAL_MIN = 5000  # articles from which BM25 runs in a side thread while FAISS searches
+MERGE_DEPTH = 20  # fused candidates whose confidence is computed, so the languages can be merged by it
 
 
 class IndexProblem(Exception):
@@ -87,8 +87,9 @@ class SearchHit:
 
     ``score`` is the fused score (a weighted sum of standardised retriever scores; higher is better,
     comparable within one query). ``confidence`` is the estimated probability that the article answers
-    the query (None when the index has no calibration for its models). ``semantic`` is the best cosine similarity of the first dense model
-    (None when it did not propose the article), ``keywords`` the query's words the article contains.
+    the query (None when the index has no calibration for its models). ``semantic`` is the best cosine
+    similarity of the first dense model (None when it did not propose the article), ``keywords`` the
+    query's words the article contains.
     """
 
     slug: str
@@ -414,8 +415,8 @@ class KnowledgeIndex:
         order = merge_languages([self.articles[slug].lang for slug, _ in ranked], confidences)[:k]
         if features is not None:
             features.extend(rows[i] for i in order)
-        hits = [self._hit(ranked[i][0], ranked[i][1], query, proposals, contributions[ranked[i][0]], confidences[i])
-                for i in order]
+        hits = [self._hit(slug, score, query, proposals, contributions[slug], confidences[i])
+                for i, (slug, score) in ((i, ranked[i]) for i in order)]
         timings["fuse_ms"] = (time.perf_counter() - fusing) * 1000
         return hits
 

@@ -159,14 +159,10 @@ class SearchService:
         calibration = self.index().calibration
         return calibration.threshold if calibration is not None else None
 
-    def is_answer(self, hit: indexer.SearchHit) -> bool:
-        """Whether this result is confident enough to be offered as the answer."""
-        threshold = self.threshold()
-        return threshold is None or hit.confidence is None or hit.confidence >= threshold
-
     def answers(self, hits: list[indexer.SearchHit]) -> list[indexer.SearchHit]:
-        """The results that count as answers (the ranking's order is kept)."""
-        return [hit for hit in hits if self.is_answer(hit)]
+        """The results confident enough to be offered as answers (the ranking's order is kept)."""
+        threshold = self.threshold()
+        return [hit for hit in hits if counts_as_answer(hit, threshold)]
 
     def similar(self, text: str, k: int, user: User | None) -> list[indexer.SearchHit]:
         """Published articles closest in meaning to a text (for duplicate detection), most similar first.
@@ -250,6 +246,16 @@ class SearchService:
     def wait_for_compaction(self, timeout: float = 60.0) -> None:
         """Block until a background compaction (if any) has finished (tests)."""
         _join(self._compacting, timeout)
+
+
+def counts_as_answer(hit: indexer.SearchHit, threshold: float | None) -> bool:
+    """Whether a result reaches the answer threshold (without a calibration every result counts)."""
+    return threshold is None or hit.confidence is None or hit.confidence >= threshold
+
+
+def best_confidence(hits: list[indexer.SearchHit]) -> float | None:
+    """The highest confidence among the results (None when they have none)."""
+    return max((hit.confidence for hit in hits if hit.confidence is not None), default=None)
 
 
 def _start_once(running: threading.Thread | None, name: str, work) -> threading.Thread:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request, url_for
 
 from ..auth import viewer
-from ..search import get_search
+from ..search import counts_as_answer, get_search
 from .search_params import read_search_request
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -28,10 +28,11 @@ def search():
     params = read_search_request(request.args, default_k=5)
     search_service = get_search()
     hits = search_service.search(params.query, params.k, viewer(), lang=params.lang)
+    threshold = search_service.threshold()
     return jsonify(
         query=params.query,
-        answered=any(search_service.is_answer(hit) for hit in hits),
-        threshold=search_service.threshold(),
+        answered=any(counts_as_answer(hit, threshold) for hit in hits),
+        threshold=threshold,
         results=[{
             "slug": hit.slug,
             "title": hit.title,
@@ -42,7 +43,7 @@ def search():
             "snippet": hit.snippet,
             "score": hit.score,
             "confidence": hit.confidence,
-            "answers": search_service.is_answer(hit),
+            "answers": counts_as_answer(hit, threshold),
             "why": why_it_matched(hit),
         } for hit in hits],
     )

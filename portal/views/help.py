@@ -19,7 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from ..forms import HelpRequestForm
 from ..i18n import CATEGORY_LABELS
 from ..notifications import deliver_pending, notify_requester
-from ..search import get_search
+from ..search import best_confidence, get_search
 from .api import why_it_matched
 from ..tracking import browser_session_id
 
@@ -43,8 +43,8 @@ def suggest(query: str):
     answers = search.answers(hits)
     session = get_session()
     user_id = current_user.id if current_user.is_authenticated else None
-    question = events.record_question(session, browser_session_id(), user_id, query, len(answers), bool(answers),
-                                      hits[0].confidence if hits else None, refining=True)
+    question = events.record_question(session, browser_session_id(), user_id, query, len(hits), bool(answers),
+                                      best_confidence(hits), refining=True)
     events.record_suggestions(session, browser_session_id(), user_id, query, [h.slug for h in answers], question)
     session.commit()
     return answers

@@ -12,7 +12,7 @@ from ..domain import events, knowledge
 from ..domain.errors import N_, Invalid
 from ..errors import translated
 from ..i18n import ui_languages
-from ..search import get_search
+from ..search import best_confidence, get_search
 from ..tracking import browser_session_id
 from .search_params import read_search_request
 
@@ -40,7 +40,7 @@ def search():
     hits = search_service.search(params.query, params.k, viewer(), lang=params.lang)
     answers = search_service.answers(hits)
     events.record_question(get_session(), browser_session_id(), getattr(viewer(), "id", None), params.query,
-                           len(hits), bool(answers), hits[0].confidence if hits else None)
+                           len(hits), bool(answers), best_confidence(hits))
     get_session().commit()
     return render_template("public/search.html", query=params.query, answers=answers,
                            others=[hit for hit in hits if hit not in answers], lang=params.lang, error=None)
