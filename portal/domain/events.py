@@ -50,13 +50,13 @@ def record_question(session: Session, session_id: str, user_id: int | None, quer
     this text instead of a new one being counted.
     """
     now = now or utcnow()
-    event = _question_being_refined(session, session_id, scrub_query(session, query, user_id), now) \
-        if refining else None
+    scrubbed = scrub_query(session, query, user_id)
+    event = _question_being_refined(session, session_id, scrubbed, now) if refining else None
     if event is None:
-        event = record_event(session, "search", session_id, user_id, query=query, results=results)
+        event = record_event(session, "search", session_id, user_id, query=scrubbed, results=results)
         event.created_at = now
     else:
-        event.query, event.results = scrub_query(session, query, user_id), results
+        event.query, event.results = scrubbed, results
     event.answered, event.confidence, event.settled_at = answered, confidence, now
     return event
 
