@@ -22,6 +22,7 @@ index's metadata when it is built, and re-fitted with ``python -m indexer calibr
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -152,7 +153,7 @@ def result_features(ranked: list[tuple[str, float]], proposals: dict, retrievers
 
 
 def _two_best(found: dict[str, tuple[float, int]]) -> list[tuple[str, float]]:
-    return sorted(((slug, raw) for slug, (raw, _) in found.items()), key=lambda item: -item[1])[:2]
+    return heapq.nlargest(2, ((slug, raw) for slug, (raw, _) in found.items()), key=lambda item: item[1])
 
 
 def _other(two_best: list[tuple[str, float]], slug: str, default: float) -> float:
@@ -164,13 +165,12 @@ def _other(two_best: list[tuple[str, float]], slug: str, default: float) -> floa
 
 @dataclass
 class Sample:
-    """One result of a benchmark search: its language pair, features, whether it answers, and where from."""
+    """One result of a benchmark search: its language pair, features, whether it answers, and its rank."""
 
     pair: str
     features: dict[str, float]
     answers: bool
     rank: int
-    removed: bool  # searched with the query's answers left out
 
 
 def fit_pair(samples: list[Sample]) -> PairModel:

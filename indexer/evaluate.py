@@ -129,20 +129,20 @@ def run_queries(index: KnowledgeIndex, queries: list[Query], k: int = 10) -> lis
         started = time.perf_counter()
         hits = index.search(query.text, k=k, allow=_audience_filter(query), features=features)
         latency = (time.perf_counter() - started) * 1000
-        full = _samples(hits, features, query.relevant, removed=False)
+        full = _samples(hits, features, query.relevant)
         if query.relevant:
             features = []
             hidden = index.search(query.text, k=TOP_RESULTS, allow=_audience_filter(query, set(query.relevant)),
                                   features=features)
-            removed = _samples(hidden, features, [], removed=True)
+            removed = _samples(hidden, features, [])
         else:  # nothing answers it: the search itself is what an unanswerable question looks like
             removed = [s for s in full if s.rank < TOP_RESULTS]
         runs.append(QueryRun(query, [hit.slug for hit in hits], full, removed, latency))
     return runs
 
 
-def _samples(hits, features, relevant: list[str], removed: bool) -> list[Sample]:
-    return [Sample(pair, row, hit.slug in relevant, rank, removed)
+def _samples(hits, features, relevant: list[str]) -> list[Sample]:
+    return [Sample(pair, row, hit.slug in relevant, rank)
             for rank, (hit, (pair, row)) in enumerate(zip(hits, features))]
 
 

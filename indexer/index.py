@@ -415,8 +415,8 @@ class KnowledgeIndex:
         order = merge_languages([self.articles[slug].lang for slug, _ in ranked], confidences)[:k]
         if features is not None:
             features.extend(rows[i] for i in order)
-        hits = [self._hit(slug, score, query, proposals, contributions[slug], confidences[i])
-                for i, (slug, score) in ((i, ranked[i]) for i in order)]
+        hits = [self._hit(ranked[i][0], ranked[i][1], query, proposals, contributions[ranked[i][0]],
+                          confidences[i]) for i in order]
         timings["fuse_ms"] = (time.perf_counter() - fusing) * 1000
         return hits
 
@@ -434,13 +434,18 @@ class KnowledgeIndex:
         return [(pairs[slug], row) for (slug, _), row in zip(ranked, rows)]
 
     def _confidences(self, rows: list[tuple[str, dict[str, float]]]) -> list[float | None]:
+        """Each row's confidence, one model call per language pair (None without a model for its pair)."""
         confidences: list[float | None] = [None] * len(rows)
         if self.calibration is None:
             return confidences
-        for position, (pair, row) in enumerate(rows):
+        by_pair: dict[str, list[int]] = {}
+        for position, (pair, _) in enumerate(rows):
+            by_pair.setdefault(pair, []).append(position)
+        for pair, positions in by_pair.items():
             model = self.calibration.model_for(pair)
             if model is not None:
-                confidences[position] = round(float(model.probability([row])[0]), 4)
+                for position, p in zip(positions, model.probability([rows[i][1] for i in positions]).tolist()):
+                    confidences[position] = round(p, 4)
         return confidences
 
     def propose(self, query: str, retrievers: list[str], depth: int = CANDIDATES, lang: str | None = None,

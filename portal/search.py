@@ -156,7 +156,8 @@ class SearchService:
         (None when the index has no calibration: then nothing can be told apart, and every hit counts)."""
         if self.answer_threshold is not None:
             return self.answer_threshold
-        calibration = self.index().calibration
+        index = self._index if self._index is not None else self.index()  # after a search: the one it used
+        calibration = index.calibration
         return calibration.threshold if calibration is not None else None
 
     def answers(self, hits: list[indexer.SearchHit]) -> list[indexer.SearchHit]:
