@@ -7,12 +7,16 @@ The format is the one of the retrieval benchmark packs (``bench/packs``), extend
     title: "Connect to the VPN from home"
     lang: en
     category: vpn
+    topic: vpn-from-home
     tags: ["vpn", "remote work"]
     visibility: public
     status: published
     ---
 
     Markdown body...
+
+``topic`` (optional) links the versions of one article in several languages: the Spanish and the English
+article on one subject share it, and search shows the topic once.
 
 ``format_article`` writes exactly this canonical form, so reading and writing a canonical file
 gives back the same bytes.
@@ -34,7 +38,7 @@ STATUSES = ("draft", "review", "published", "archived")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # The longest slug, title and category a knowledge base may hold (the portal's database columns).
-MAX_SLUG, MAX_TITLE, MAX_CATEGORY = 200, 300, 60
+MAX_SLUG, MAX_TITLE, MAX_CATEGORY, MAX_TOPIC = 200, 300, 60, 80
 DEFAULT_CATEGORY = "general"
 
 
@@ -54,6 +58,7 @@ class Article:
     tags: list[str] = field(default_factory=list)
     visibility: str = "public"
     status: str = "published"
+    topic: str = ""  # shared by the versions of one article in other languages ("" : none)
 
     def content_hash(self) -> str:
         """A hash of everything the file holds, to tell an unchanged article from an edited one."""
@@ -80,6 +85,10 @@ def validate_article(article: Article, source: str = "article") -> None:
         fail(f"'category' must be a lowercase id (a-z, 0-9, '-'), not {article.category!r}")
     if len(article.category) > MAX_CATEGORY:
         fail(f"'category' is too long: at most {MAX_CATEGORY} characters, not {len(article.category)}")
+    if not isinstance(article.topic, str) or (article.topic and not CATEGORY_RE.match(article.topic)):
+        fail(f"'topic' must be a lowercase id (a-z, 0-9, '-'), not {article.topic!r}")
+    if len(article.topic) > MAX_TOPIC:
+        fail(f"'topic' is too long: at most {MAX_TOPIC} characters, not {len(article.topic)}")
     if not isinstance(article.tags, list) or not all(isinstance(t, str) for t in article.tags):
         fail("'tags' must be a list of strings")
     if article.visibility not in VISIBILITIES:
@@ -130,6 +139,7 @@ def parse_article(text: str, slug: str, source: str | None = None) -> Article:
         tags=[str(t) for t in tags] if isinstance(tags, list) else tags,
         visibility=meta.get("visibility") or "public",
         status=meta.get("status") or "published",
+        topic=str(meta.get("topic") or ""),
     )
     validate_article(article, source)
     return article
@@ -143,7 +153,8 @@ def format_article(article: Article) -> str:
         f"title: {json.dumps(article.title, ensure_ascii=False)}\n"
         f"lang: {article.lang}\n"
         f"category: {article.category}\n"
-        f"tags: [{tags}]\n"
+        + (f"topic: {article.topic}\n" if article.topic else "")
+        + f"tags: [{tags}]\n"
         f"visibility: {article.visibility}\n"
         f"status: {article.status}\n"
         "---\n"

@@ -77,6 +77,7 @@ class ArticleEntry:
     tags: list[str]
     content_hash: str
     doc_id: int = 0
+    topic: str = ""
     chunk_ids: list[int] = field(default_factory=list)
     vector_ids: list[int] = field(default_factory=list)
 
@@ -89,7 +90,8 @@ class SearchHit:
     comparable within one query). ``confidence`` is the estimated probability that the article answers
     the query (None when the index has no calibration for its models). ``semantic`` is the best cosine
     similarity of the first dense model (None when it did not propose the article), ``keywords`` the
-    query's words the article contains.
+    query's words the article contains; ``translations`` the other language versions of its topic (a
+    topic is listed once).
     """
 
     slug: str
@@ -104,6 +106,7 @@ class SearchHit:
     keywords: list[str] = field(default_factory=list)
     retrievers: dict[str, float] = field(default_factory=dict)
     confidence: float | None = None
+    translations: list[dict] = field(default_factory=list)  # the topic's other versions: slug, lang, title
 
 
 def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
@@ -172,6 +175,9 @@ class KnowledgeIndex:
         self.owners = owners  # vector id -> chunk id
         self.lexical = lexical
         self._by_doc = {entry.doc_id: entry for entry in articles.values()}
+        self._topics: dict[str, set[str]] = {}  # topic -> slugs of its versions
+        for entry in articles.values():
+            self._add_topic(entry)
         self._vector_docs = np.full(len(owners), -1, np.int64)  # vector id -> article doc id
         for entry in articles.values():
             self._vector_docs[entry.vector_ids] = entry.doc_id
@@ -233,7 +239,7 @@ class KnowledgeIndex:
         started = time.perf_counter()
         self._pending = []
         self.lexical = LexicalIndex() if self.ranking.lexical else None
-        self.articles, self.chunks, self._by_doc, self.next_id = {}, {}, {}, 1
+        self.articles, self.chunks, self._by_doc, self._topics, self.next_id = {}, {}, {}, {}, 1
         self.owners, self._vector_docs = np.zeros(0, np.int64), np.zeros(0, np.int64)
         entries = []  # (title, chunks, entry): the articles themselves are let go (a caller may stream them)
         for article in articles:
@@ -280,7 +286,7 @@ class KnowledgeIndex:
         """Give an article and its chunks their ids and put its words in the keyword index."""
         entry = ArticleEntry(article.slug, article.title, article.lang, article.category,
                              article.visibility, list(article.tags), article.content_hash(),
-                             int(self._new_ids(1)[0]))
+                             int(self._new_ids(1)[0]), article.topic)
         entry.chunk_ids = self._new_ids(len(chunks)).tolist()
         for chunk_id, chunk in zip(entry.chunk_ids, chunks):
             self.chunks[chunk_id] = chunk
@@ -288,7 +294,12 @@ class KnowledgeIndex:
             self.lexical.add(entry.doc_id, lexical_text(article), article.lang)
         self.articles[article.slug] = entry
         self._by_doc[entry.doc_id] = entry
+        self._add_topic(entry)
         return entry
+
+    def _add_topic(self, entry: ArticleEntry) -> None:
+        if entry.topic:
+            self._topics.setdefault(entry.topic, set()).add(entry.slug)
 
     def _assign_vectors(self, entry: ArticleEntry, ordinals: list[int]) -> np.ndarray:
         """Ids for an article's vectors (one per embedded unit), each pointing at its chunk."""
@@ -359,6 +370,8 @@ class KnowledgeIndex:
         if entry is None:
             return False
         self._by_doc.pop(entry.doc_id, None)
+        if entry.topic:
+            self._topics.get(entry.topic, set()).discard(entry.slug)
         for store in self.stores.values():
             store.remove(entry.vector_ids)
         self.owners[entry.vector_ids] = -1
@@ -387,7 +400,7 @@ class KnowledgeIndex:
     def search(self, query: str, k: int = 5, lang: str | None = None,
                allow: Callable[[ArticleEntry], bool] | None = None,
                query_lang: str | None = None, timings: dict | None = None,
-               features: list | None = None) -> list[SearchHit]:
+               features: list | None = None, prefer_lang: str | None = None) -> list[SearchHit]:
         """The k best articles for a query, each with its best-matching section, why it matched and how
         confident the index is that it answers the query.
 
@@ -396,6 +409,8 @@ class KnowledgeIndex:
         (a single word); by default it is detected, English when in doubt. ``timings``, if given,
         receives the milliseconds spent embedding the query, searching and fusing (benchmarks);
         ``features``, if given, receives each hit's (language pair, confidence features) (fitting).
+        A topic in several languages is listed once, as its version in ``prefer_lang`` (the reader's) when
+        there is one, else as its best-ranked version, with the others as ``translations``.
         """
         if not self.articles or k <= 0:
             return []
@@ -412,13 +427,39 @@ class KnowledgeIndex:
         ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:max(k + 1, MERGE_DEPTH)]
         rows = self.confidence_features(query, qlang, ranked, proposals)
         confidences = self._confidences(rows)
-        order = merge_languages([self.articles[slug].lang for slug, _ in ranked], confidences)[:k]
-        if features is not None:
-            features.extend(rows[i] for i in order)
-        hits = [self._hit(ranked[i][0], ranked[i][1], query, proposals, contributions[ranked[i][0]],
-                          confidences[i]) for i in order]
+        order = merge_languages([self.articles[slug].lang for slug, _ in ranked], confidences)
+        hits = []
+        for i, shown, others in self._one_per_topic([ranked[i][0] for i in order], order, prefer_lang,
+                                                    _keeper(lang, allow))[:k]:
+            slug, score = ranked[i]
+            if features is not None:
+                features.append(rows[i])
+            hit = self._hit(shown, score, query, proposals, contributions[slug], confidences[i])
+            hit.translations = [{"slug": o, "lang": self.articles[o].lang, "title": self.articles[o].title}
+                                for o in others]
+            hits.append(hit)
         timings["fuse_ms"] = (time.perf_counter() - fusing) * 1000
         return hits
+
+    def _one_per_topic(self, slugs: list[str], positions: list[int], prefer_lang: str | None,
+                       keep: Callable[[ArticleEntry], bool]) -> list[tuple[int, str, list[str]]]:
+        """(position of the topic's best-ranked version, the version to show, its other versions) for each
+        topic in rank order; an article without a topic is its own. Only versions ``keep`` allows count. The
+        topic keeps the rank, score and confidence of its best version: the versions say the same."""
+        seen: set[str] = set()
+        result = []
+        for slug, position in zip(slugs, positions):
+            topic = self.articles[slug].topic
+            if not topic:
+                result.append((position, slug, []))
+                continue
+            if topic in seen:
+                continue
+            seen.add(topic)
+            versions = [slug] + sorted(s for s in self._topics.get(topic, ()) if s != slug and keep(self.articles[s]))
+            preferred = next((s for s in versions if self.articles[s].lang == prefer_lang), slug)
+            result.append((position, preferred, [s for s in versions if s != preferred]))
+        return result
 
     def confidence_features(self, query: str, qlang: str, ranked: list[tuple[str, float]],
                             proposals: dict[str, Proposal]) -> list[tuple[str, dict[str, float]]]:
@@ -453,10 +494,7 @@ class KnowledgeIndex:
                 timings: dict | None = None) -> dict[str, Proposal]:
         """Each named retriever's best ``depth`` articles for the query (before fusion)."""
         timings = {} if timings is None else timings
-
-        def keep(entry: ArticleEntry) -> bool:
-            return (lang is None or entry.lang == lang) and (allow is None or allow(entry))
-
+        keep = _keeper(lang, allow)
         dense = [d.backend for d in self.ranking.dense if d.backend in retrievers]
         lexical = self.lexical is not None and LEXICAL in retrievers
         proposals: dict[str, Proposal] = {}
@@ -693,6 +731,11 @@ def _side_worker() -> ThreadPoolExecutor:
     if _side is None or _side[0] != os.getpid():
         _side = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesa-search"))
     return _side[1]
+
+
+def _keeper(lang: str | None, allow: Callable[[ArticleEntry], bool] | None) -> Callable[[ArticleEntry], bool]:
+    """Whether an article may be a result: in ``lang`` (if given) and allowed (if a filter is given)."""
+    return lambda entry: (lang is None or entry.lang == lang) and (allow is None or allow(entry))
 
 
 def merge_languages(langs: list[str], confidences: list[float | None]) -> list[int]:

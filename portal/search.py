@@ -138,16 +138,17 @@ class SearchService:
                query_lang: str | None = None) -> list[indexer.SearchHit]:
         """The k best articles this user may read (internal articles only for agents).
 
-        ``query_lang`` is the language to assume when the query does not tell (the UI's, usually).
+        ``query_lang`` is the language to assume when the query does not tell (the UI's, usually); a
+        topic in both languages is shown in the UI's language.
         Hits are checked against the database, so an index that lags behind (another worker's change not
         loaded yet) never shows an archived or deleted article.
         """
-        if query_lang is None and has_request_context():
-            query_lang = str(get_locale() or "")[:2] or None
+        ui_lang = (str(get_locale() or "")[:2] or None) if has_request_context() else None
+        query_lang = query_lang or ui_lang
         agent = user is not None and user.is_agent
         index = self.index()
         with self._lock:
-            hits = index.search(query, k=k, lang=lang, query_lang=query_lang,
+            hits = index.search(query, k=k, lang=lang, query_lang=query_lang, prefer_lang=ui_lang,
                                 allow=None if agent else (lambda entry: entry.visibility == "public"))
         return _still_readable(hits, agent)
 

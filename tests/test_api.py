@@ -10,7 +10,7 @@ def test_search_returns_articles_with_section_snippet_and_score(client):
     assert 1 <= len(results) <= 3
     first = results[0]
     assert set(first) == {"slug", "title", "url", "lang", "category", "section", "snippet", "score", "confidence",
-                          "answers", "why"}
+                          "answers", "translations", "why"}
     assert first["url"] == f"/articles/{first['slug']}"
     assert any(r["slug"] in ("laptop-disk-full", "portatil-disco-lleno") for r in results)
     scores = [r["score"] for r in results]
@@ -18,7 +18,8 @@ def test_search_returns_articles_with_section_snippet_and_score(client):
 
 
 def test_each_result_says_why_it_matched(client):
-    first = client.get("/api/search?q=free+up+disk+space+on+my+laptop&k=3").json["results"][0]
+    first = client.get("/api/search?q=free+up+disk+space+on+my+laptop&k=3",
+                       headers={"Accept-Language": "en"}).json["results"][0]
     why = first["why"]
     assert why["section"] == first["section"]
     assert {"disk", "laptop"} <= set(why["keywords"])

@@ -76,7 +76,13 @@ def test_portal_api_with_the_default_model_puts_the_right_article_first(tmp_path
         get_session().commit()
         get_search().rebuild(get_session())
     client = app.test_client()
-    for query, expected in [("no puedo conectarme a la VPN desde casa", "vpn-conectar-desde-casa"),
-                            ("my laptop disk is full", "laptop-disk-full")]:
-        results = client.get("/api/search", query_string={"q": query, "k": 3}).json["results"]
-        assert results[0]["slug"] == expected, (query, [r["slug"] for r in results])
+    for query, ui, expected in [("no puedo conectarme a la VPN desde casa", "es", "vpn-conectar-desde-casa"),
+                                ("my laptop disk is full", "en", "laptop-disk-full"),
+                                ("my laptop disk is full", "es", "portatil-disco-lleno")]:
+        results = client.get("/api/search", query_string={"q": query, "k": 3},
+                             headers={"Accept-Language": ui}).json["results"]
+        assert results[0]["slug"] == expected, (query, ui, [r["slug"] for r in results])
+        other = {"vpn-conectar-desde-casa": "vpn-connect-from-home", "laptop-disk-full": "portatil-disco-lleno",
+                 "portatil-disco-lleno": "laptop-disk-full"}[expected]
+        assert [t["slug"] for t in results[0]["translations"]] == [other]  # the topic once, in the UI's language
+        assert other not in [r["slug"] for r in results]

@@ -37,7 +37,7 @@ def to_document(article: Article) -> indexer.Article:
     """The file/index form of a database article."""
     return indexer.Article(slug=article.slug, title=article.title, lang=article.lang, body=article.body,
                            category=article.category, tags=list(article.tags or []),
-                           visibility=article.visibility, status=article.status)
+                           visibility=article.visibility, status=article.status, topic=article.topic or "")
 
 
 @dataclass
@@ -85,6 +85,7 @@ def import_articles(session: Session, documents: list[indexer.Article], overwrit
         article.title = document.title
         article.lang = document.lang
         article.category = document.category
+        article.topic = document.topic
         article.tags = list(document.tags)
         article.visibility = document.visibility
         article.status = document.status
@@ -99,8 +100,8 @@ def import_articles(session: Session, documents: list[indexer.Article], overwrit
 def add_revision(article: Article, author: User | None, note: str = "") -> ArticleRevision:
     """Snapshot the article's current content as its next revision."""
     revision = ArticleRevision(number=len(article.revisions) + 1, title=article.title, lang=article.lang,
-                               category=article.category, tags=list(article.tags or []),
-                               visibility=article.visibility, body=article.body, author=author,
+                               category=article.category, topic=article.topic or "",
+                               tags=list(article.tags or []), visibility=article.visibility, body=article.body, author=author,
                                author_id=author.id if author else None, note=note[:300], created_at=utcnow())
     article.revisions.append(revision)
     return revision
@@ -140,6 +141,14 @@ def get_readable_article(session: Session, slug: str, user: User | None) -> Arti
     if article is None or not can_read(article, user):
         raise NotFound(N_("There is no article '%(slug)s'."), slug=slug)
     return article
+
+
+def other_versions(session: Session, article: Article, user: User | None) -> list[Article]:
+    """The article's versions in other languages (same topic) that the user may read."""
+    if not article.topic:
+        return []
+    query = select(Article).where(Article.topic == article.topic, Article.id != article.id).order_by(Article.lang)
+    return [a for a in session.scalars(query) if can_read(a, user)]
 
 
 def searchable_articles(session: Session) -> list[Article]:

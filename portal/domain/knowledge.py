@@ -73,6 +73,17 @@ class ArticleDraft:
     category: str = "general"
     tags: list[str] = field(default_factory=list)
     visibility: str = "public"
+    topic: str = ""
+
+    @classmethod
+    def of(cls, source: "Article | ArticleRevision") -> "ArticleDraft":
+        """The editable content of an article or of one of its revisions."""
+        return cls(source.title, source.body, source.lang, source.category, list(source.tags or []),
+                   source.visibility, source.topic or "")
+
+    def fields(self) -> tuple:
+        """Everything a save compares (to tell whether anything changed)."""
+        return (self.title, self.body, self.lang, self.category, list(self.tags), self.visibility, self.topic)
 
 
 SECTION_TITLES = {"es": ("Problema", "Solución"), "en": ("Problem", "Solution")}
@@ -115,14 +126,23 @@ def read_draft(form) -> ArticleDraft:
                       max=indexer.articles.MAX_CATEGORY)
     tags = [t.strip().lower() for t in (form.get("tags") or "").split(",") if t.strip()][:10]
     draft = ArticleDraft(title=title, body=body, lang=form.get("lang") or "en", category=category, tags=tags,
-                         visibility=form.get("visibility") or "public")
+                         visibility=form.get("visibility") or "public", topic=(form.get("topic") or "").strip())
     try:
         indexer.articles.validate_article(indexer.Article(slug="check", title=draft.title, lang=draft.lang,
                                                           body=draft.body, category=draft.category,
-                                                          tags=draft.tags, visibility=draft.visibility))
+                                                          tags=draft.tags, visibility=draft.visibility,
+                                                          topic=draft.topic))
     except indexer.ArticleFormatError as exc:
         raise Invalid(N_("The article is not valid: %(problem)s"), problem=str(exc).split(": ", 1)[-1]) from None
     return draft
+
+
+def unchecked_draft(form) -> ArticleDraft:
+    """The submitted fields as they are, to show the editor again after a refused save (nothing is lost)."""
+    return ArticleDraft(form.get("title", ""), form.get("body", ""), form.get("lang", "es"),
+                        form.get("category", "general"),
+                        [t.strip() for t in form.get("tags", "").split(",") if t.strip()],
+                        form.get("visibility", "public"), form.get("topic", ""))
 
 
 # ----- permissions ---------------------------------------------------------------------------------------
@@ -168,6 +188,7 @@ def changed_meanwhile(article: Article) -> Conflict:
 def _apply_draft(article: Article, draft: ArticleDraft) -> None:
     article.title, article.body, article.lang = draft.title, draft.body, draft.lang
     article.category, article.tags, article.visibility = draft.category, list(draft.tags), draft.visibility
+    article.topic = draft.topic
 
 
 def _refresh_hash(article: Article) -> None:
@@ -202,9 +223,7 @@ def edit_article(session: Session, article: Article, actor: User, draft: Article
     """Save new content as a revision; None when nothing changed."""
     _require(can_edit(actor, article))
     _check_version(article, expected_version)
-    before = (article.title, article.body, article.lang, article.category, list(article.tags or []),
-              article.visibility)
-    if before == (draft.title, draft.body, draft.lang, draft.category, list(draft.tags), draft.visibility):
+    if ArticleDraft.of(article).fields() == draft.fields():
         return None
     _apply_draft(article, draft)
     _refresh_hash(article)
@@ -263,8 +282,7 @@ def restore_revision(session: Session, article: Article, actor: User, number, ex
     revision = next((r for r in article.revisions if str(r.number) == str(number)), None)
     if revision is None:
         raise Invalid(N_("There is no revision %(number)s."), number=number)
-    _apply_draft(article, ArticleDraft(revision.title, revision.body, revision.lang, revision.category,
-                                       list(revision.tags or []), revision.visibility))
+    _apply_draft(article, ArticleDraft.of(revision))
     _refresh_hash(article)
     _event(article, actor, "restored", "", revision=revision.number)
     return add_revision(article, actor, f"restored revision {revision.number}")
@@ -274,7 +292,8 @@ def diff_revisions(old: ArticleRevision, new: ArticleRevision) -> list[tuple[str
     """A readable line diff between two revisions: (kind, line) with kind in ' ', '+', '-', '@'."""
     def lines(revision: ArticleRevision) -> list[str]:
         head = [f"# {revision.title}", f"lang: {revision.lang} · category: {revision.category} · "
-                f"tags: {', '.join(revision.tags or [])} · visibility: {revision.visibility}", ""]
+                f"tags: {', '.join(revision.tags or [])} · visibility: {revision.visibility}"
+                + (f" · topic: {revision.topic}" if revision.topic else ""), ""]
         return head + revision.body.splitlines()
 
     result = []

@@ -116,6 +116,8 @@ class Article(Base):
     title: Mapped[str] = mapped_column(String(300))
     lang: Mapped[str] = mapped_column(String(2), index=True)
     category: Mapped[str] = mapped_column(String(60), index=True)
+    # Shared by the versions of one article in other languages ("": none); search lists a topic once.
+    topic: Mapped[str] = mapped_column(String(80), default="", server_default="", index=True)
     tags: Mapped[list] = mapped_column(JSON, default=list)
     visibility: Mapped[str] = mapped_column(String(10), default="public")
     status: Mapped[str] = mapped_column(String(10), default="published", index=True)
@@ -360,6 +362,7 @@ class ArticleRevision(Base):
     title: Mapped[str] = mapped_column(String(300))
     lang: Mapped[str] = mapped_column(String(2))
     category: Mapped[str] = mapped_column(String(60))
+    topic: Mapped[str] = mapped_column(String(80), default="", server_default="")
     tags: Mapped[list] = mapped_column(JSON, default=list)
     visibility: Mapped[str] = mapped_column(String(10))
     body: Mapped[str] = mapped_column(Text)

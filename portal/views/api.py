@@ -44,6 +44,8 @@ def search():
             "score": hit.score,
             "confidence": hit.confidence,
             "answers": counts_as_answer(hit, threshold),
+            "translations": [{**other, "url": url_for("public.article", slug=other["slug"])}
+                             for other in hit.translations],
             "why": why_it_matched(hit),
         } for hit in hits],
     )

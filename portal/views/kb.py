@@ -102,9 +102,7 @@ def create():
         draft = knowledge.read_draft(request.form)
     except Invalid as exc:
         flash(translated(exc), "error")
-        raw = knowledge.ArticleDraft(request.form.get("title", ""), request.form.get("body", ""),
-                                     request.form.get("lang", "es"), request.form.get("category", "general"))
-        return render_editor(raw, ticket=ticket, duplicates=[], status=400)
+        return render_editor(knowledge.unchecked_draft(request.form), ticket=ticket, duplicates=[], status=400)
     if request.form.get("action") == "preview":
         return render_editor(draft, ticket=ticket)
     duplicates = possible_duplicates(draft)
@@ -148,13 +146,8 @@ def edit(slug: str):
         flash(_("Only L2 agents and admins change published or archived articles."), "error")
         return redirect(url_for("public.article", slug=slug))
     if request.method == "GET":
-        draft = knowledge.ArticleDraft(article.title, article.body, article.lang, article.category,
-                                       list(article.tags or []), article.visibility)
-        return render_editor(draft, article=article)[0]
-    raw = knowledge.ArticleDraft(request.form.get("title", ""), request.form.get("body", ""),
-                                 request.form.get("lang", "es"), request.form.get("category", "general"),
-                                 [t.strip() for t in request.form.get("tags", "").split(",") if t.strip()],
-                                 request.form.get("visibility", "public"))
+        return render_editor(knowledge.ArticleDraft.of(article), article=article)[0]
+    raw = knowledge.unchecked_draft(request.form)
     try:
         draft = knowledge.read_draft(request.form)
         if request.form.get("action") == "preview":

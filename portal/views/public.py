@@ -71,7 +71,8 @@ def article(slug: str):
                       "can_edit": knowledge.can_edit(viewer(), found),
                       "can_publish": knowledge.can_publish(viewer())}
     return render_template("public/article.html", article=found, from_suggestion=from_suggestion, query=query,
-                           body_html=article_service.render_markdown(found.body), **agent_info)
+                           body_html=article_service.render_markdown(found.body),
+                           other_versions=article_service.other_versions(session, found, viewer()), **agent_info)
 
 
 @bp.post("/articles/<slug>/feedback")
