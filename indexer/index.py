@@ -38,7 +38,8 @@ from .journal import START, Frame, append_frames, journal_path, read_frames
 from .language import detect_language
 from .lexical import LexicalIndex
 from .memory import release_free_memory
-from .ranking import CANDIDATES, LEXICAL, Proposal, Ranking, fuse, get_ranking
+from .ranking import (CANDIDATES, FALLBACK_RANKING, LEXICAL, Proposal, Ranking, fuse, get_ranking,
+                      unavailable_reason)
 from .store import VectorStore
 
 FORMAT_VERSION = 4  # 4: the confidence calibration is part of the metadata
@@ -693,6 +694,12 @@ class KnowledgeIndex:
         head, state, data = _read_state(path)
         meta = head["meta"]
         ranking = get_ranking(meta["ranking"])
+        unavailable = unavailable_reason(ranking)
+        if unavailable:
+            raise IndexMismatchError(
+                f"The index {path} was built with the {ranking.name!r} ranking, which this machine cannot run "
+                f"({unavailable}). Rebuild it with another ranking (MESA_RANKING={FALLBACK_RANKING}, "
+                f"`flask index build`).")
         for backend, saved in meta["fields"].items():
             embedder = embedders.get(backend)
             if embedder is None or embedder.model != saved["model"] or embedder.dim != int(saved["dim"]):

