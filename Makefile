@@ -46,7 +46,7 @@ bench-quality: $(BIN)/.installed
 # Re-fit the confidence of each shipped ranking on the benchmark packs and the starter question set
 # (indexer/calibration/<ranking>.json; the next `flask index build` uses it).
 calibrate: $(BIN)/.installed
-	for ranking in hybrid use+bm25 fake; do \
+	for ranking in hybrid+e5 e5-hybrid hybrid use+bm25 fake; do \
 	  HF_HUB_OFFLINE=1 $(BIN)/python -m indexer calibrate bench/packs/*/ bench/starter --config $$ranking || exit 1; done
 
 # Speed and memory at 1k, 10k and 100k chunks (about an hour on 2 cores, most of it embedding 100k chunks).

@@ -41,7 +41,8 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer import Article, KnowledgeIndex, chunk_article, get_ranking, make_embedders, read_articles  # noqa: E402
+from indexer import (DEFAULT_RANKING, Article, KnowledgeIndex, chunk_article, get_ranking, make_embedders,  # noqa: E402
+                     read_articles)
 from indexer.evaluate import percentile, read_queries  # noqa: E402
 
 PACKS = ROOT / "bench" / "packs"
@@ -376,7 +377,7 @@ def table(results: list[dict], ranking: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="chunk counts, comma-separated")
-    parser.add_argument("--ranking", default="hybrid")
+    parser.add_argument("--ranking", default=DEFAULT_RANKING)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
     parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)  # internal: fill a database

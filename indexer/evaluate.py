@@ -17,7 +17,7 @@ from .articles import read_articles
 from .confidence import TOP_RESULTS, Calibration, Sample, auroc, fit_calibration
 from .embedders import Embedder, make_embedders
 from .index import KnowledgeIndex
-from .ranking import CANDIDATES, Ranking, get_ranking, standardise
+from .ranking import CANDIDATES, Ranking, get_ranking, standardised_scores
 
 # The baselines of `eval --compare`: keyword search as the peers do it, and plain dense MiniLM (cosine).
 BASELINES = {"bm25": "bm25", "dense": "sentence-transformers"}
@@ -359,9 +359,8 @@ def tune_weights(pack_dirs: list[Path], ranking: Ranking, embedders: dict[str, E
                 proposal = proposals.get(name)
                 if proposal is None:
                     continue
-                values, floor = standardise([raw for raw, _ in proposal.found.values()], proposal.pad_to)
-                by_slug = dict(zip(proposal.found, values.tolist()))
-                z[:, column] = [by_slug.get(slug, floor) for slug in slugs]
+                by_slug, floors = standardised_scores(proposal, langs)
+                z[:, column] = [by_slug.get(slug, floors[langs[slug]]) for slug in slugs]
             scores = z @ grid.T  # candidates x weightings
             wanted = [i for i, slug in enumerate(slugs) if slug in relevant]
             counts[pair] = counts.get(pair, 0) + 1

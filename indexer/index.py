@@ -47,7 +47,6 @@ ENCODE_BATCH = 512  # texts per call: the model sorts a call by length, so less 
 COMPACT_SHARE = 10  # save_changes compacts once the journal outgrows 1/10 of the base file ...
 COMPACT_MIN_BYTES = 1 << 20  # ... and 1 MB
 CONCURRENT_LEXICAL_MIN = 5000  # articles from which BM25 runs in a side thread while FAISS searches
-MERGE_DEPTH = 20  # fused candidates whose confidence is computed, so the languages can be merged by it
 
 
 class IndexProblem(Exception):
@@ -425,12 +424,12 @@ class KnowledgeIndex:
         contributions = fuse(self.ranking, qlang, proposals,
                              {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found})
         fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
-        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:max(k + 1, MERGE_DEPTH)]
+        # Topics are listed once, so twice k candidates; and one more for the last one's margin.
+        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:2 * k + 1]
         rows = self.confidence_features(query, qlang, ranked, proposals)
         confidences = self._confidences(rows)
-        order = merge_languages([self.articles[slug].lang for slug, _ in ranked], confidences)
         hits = []
-        for i, shown, others in self._one_per_topic([ranked[i][0] for i in order], order, prefer_lang,
+        for i, shown, others in self._one_per_topic([slug for slug, _ in ranked], prefer_lang,
                                                     _keeper(lang, allow))[:k]:
             slug, score = ranked[i]
             if features is not None:
@@ -442,14 +441,14 @@ class KnowledgeIndex:
         timings["fuse_ms"] = (time.perf_counter() - fusing) * 1000
         return hits
 
-    def _one_per_topic(self, slugs: list[str], positions: list[int], prefer_lang: str | None,
+    def _one_per_topic(self, slugs: list[str], prefer_lang: str | None,
                        keep: Callable[[ArticleEntry], bool]) -> list[tuple[int, str, list[str]]]:
         """(position of the topic's best-ranked version, the version to show, its other versions) for each
         topic in rank order; an article without a topic is its own. Only versions ``keep`` allows count. The
         topic keeps the rank, score and confidence of its best version: the versions say the same."""
         seen: set[str] = set()
         result = []
-        for slug, position in zip(slugs, positions):
+        for position, slug in enumerate(slugs):
             topic = self.articles[slug].topic
             if not topic:
                 result.append((position, slug, []))
@@ -743,29 +742,6 @@ def _side_worker() -> ThreadPoolExecutor:
 def _keeper(lang: str | None, allow: Callable[[ArticleEntry], bool] | None) -> Callable[[ArticleEntry], bool]:
     """Whether an article may be a result: in ``lang`` (if given) and allowed (if a filter is given)."""
     return lambda entry: (lang is None or entry.lang == lang) and (allow is None or allow(entry))
-
-
-def merge_languages(langs: list[str], confidences: list[float | None]) -> list[int]:
-    """The order of fused candidates once the article languages are merged by confidence.
-
-    Fused scores are comparable within one language pair, not across pairs: a Spanish question gets high
-    keyword scores from Spanish articles on a neighbouring topic that an English article which answers it
-    cannot get. So each article language keeps its fused order, and the lists are merged by taking the
-    head with the highest confidence (a calibrated probability, comparable across pairs). One language,
-    or no calibration: the fused order unchanged.
-    """
-    if len(set(langs)) < 2 or any(c is None for c in confidences):
-        return list(range(len(langs)))
-    queues: dict[str, list[int]] = {}
-    for position, lang in enumerate(langs):
-        queues.setdefault(lang, []).append(position)
-    order = []
-    while queues:
-        lang = max(queues, key=lambda code: (confidences[queues[code][0]], -queues[code][0]))
-        order.append(queues[lang].pop(0))
-        if not queues[lang]:
-            del queues[lang]
-    return order
 
 
 def lexical_text(article: Article) -> str:

@@ -35,9 +35,11 @@ SETTINGS: tuple[Setting, ...] = (
             "`postgresql+psycopg://user:password@host/dbname`."),
     Setting("INDEX_PATH", "",
             "The search index file. Empty: `index.npz` in MESA_INSTANCE_DIR."),
-    Setting("RANKING", "hybrid",
-            "How search ranks articles: `hybrid` (multilingual USE + the sentence-transformers model + BM25, "
-            "weighted per language pair; the best on the benchmarks), `use+bm25` (no torch), `use`, "
+    Setting("RANKING", "hybrid+e5",
+            "How search ranks articles: `hybrid+e5` (multilingual USE + multilingual-e5-small + the "
+            "sentence-transformers model + BM25, weighted per language pair; the best on the benchmarks; needs "
+            "x86-64 with AVX2, elsewhere Mesa runs `hybrid` and says so), `hybrid` (the same without e5: "
+            "cheaper to build and query, weaker across languages), `e5-hybrid`, `use+bm25` (no torch), `use`, "
             "`sentence-transformers`, `bm25`, or `fake` (tests only)."),
     Setting("EMBEDDER_MODEL", "",
             "The sentence-transformers model of the `hybrid` and `sentence-transformers` rankings: a model name "

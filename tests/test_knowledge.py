@@ -6,6 +6,8 @@ import re
 import pytest
 from sqlalchemy import select
 
+import indexer
+
 from portal.db import get_session
 from portal.domain import knowledge, privacy
 from portal.domain import tickets as svc
@@ -300,15 +302,15 @@ def test_the_whole_loop_from_ticket_to_a_suggestion_for_the_next_customer(seeded
 def app_with_the_default_model(directory):
     """The portal as `make run` builds it: a fresh SQLite database and the real default model.
 
-    The one place that names the search settings (MESA_RANKING=hybrid, the default), so that a change of
-    the ranking settings is adapted here only.
+    The one place that names the search settings (MESA_RANKING, the default), so that a change of the
+    ranking settings is adapted here only.
     """
     from portal import create_app
 
     return create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(directory / "instance"),
                        "MESA_DATABASE_URL": f"sqlite:///{directory / 'mesa.db'}",
                        "MESA_INDEX_PATH": str(directory / "index.npz"),
-                       "MESA_RANKING": "hybrid", "MESA_EMBEDDER_MODEL": ""})
+                       "MESA_RANKING": indexer.DEFAULT_RANKING, "MESA_EMBEDDER_MODEL": ""})
 
 
 def distinctive_stems(text: str) -> set[str]:

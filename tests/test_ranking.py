@@ -118,6 +118,15 @@ def test_keywords_do_not_count_across_languages_in_the_multilingual_rankings():
     assert hybrid.needed("es") == ["use", "bm25"]  # a Spanish query never waits for the English model
 
 
+@pytest.mark.parametrize("name", ["hybrid+e5", "e5-hybrid"])
+def test_the_e5_rankings_never_make_a_spanish_query_wait_for_the_english_model(name):
+    ranking = get_ranking(name)
+    for pair in ("en>en", "es>es", "es>en", "en>es"):
+        assert sum(ranking.weight(*pair.split(">"), r) for r in ranking.retrievers) == pytest.approx(1.0)
+    assert "sentence-transformers" not in ranking.needed("es") and "e5" in ranking.needed("es")
+    assert ranking.weight("en", "en", "sentence-transformers") > 0.5  # the best on English paraphrases
+
+
 def test_an_unknown_ranking_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown ranking 'magic'; choose one of hybrid"):
         get_ranking("magic")
@@ -172,3 +181,17 @@ def test_tuning_picks_weights_per_language_pair(tiny_pack):
     assert set(best) == {"en>en"}
     assert best["en>en"]["mrr@10"] == 1.0 and best["en>en"]["pack"] == "tiny"
     assert sum(best["en>en"]["weights"].values()) == pytest.approx(1.0, abs=1e-2)
+
+
+def test_a_dense_retrievers_scores_are_standardised_within_each_article_language():
+    from indexer.ranking import MIN_PER_LANGUAGE, Proposal, standardised_scores
+
+    n = MIN_PER_LANGUAGE
+    found = {f"es{i}": (0.9 + i / 1000, -1) for i in range(n)} | {f"en{i}": (0.8 + i / 1000, -1) for i in range(n)}
+    langs = {slug: slug[:2] for slug in found}
+    z, floors = standardised_scores(Proposal(found), langs)
+    assert z["es9"] == pytest.approx(z["en9"]) and z["es0"] == pytest.approx(z["en0"])  # a same-language bias is gone
+    assert floors["es"] == pytest.approx(floors["en"])
+    few = {slug: found[slug] for slug in list(found)[: n + 2]}  # two English candidates only: one list
+    z, _ = standardised_scores(Proposal(few), langs)
+    assert z["es0"] > z["en0"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from indexer import KnowledgeIndex, get_ranking, make_embedders, read_articles
+from indexer import DEFAULT_RANKING, KnowledgeIndex, get_ranking, make_embedders, read_articles
 from tests.conftest import ARTICLES_DIR
 
 pytestmark = pytest.mark.real_model
@@ -28,7 +28,7 @@ def starter_index(ranking_name: str, release_models: bool = False) -> KnowledgeI
 @pytest.fixture(scope="module")
 def hybrid_index():
     # Built as `flask index build` does, letting go of each model: the searches load them again.
-    return starter_index("hybrid", release_models=True)
+    return starter_index(DEFAULT_RANKING, release_models=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +51,23 @@ def test_a_question_finds_the_article_in_the_other_language(hybrid_index, query,
     assert top[0] == expected, f"{query!r} -> {top}"
 
 
+@pytest.mark.parametrize("query, expected", [
+    ("me han robado el móvil del trabajo en el metro, ¿qué hago?", "lost-or-stolen-device"),
+    ("¿cómo pongo en marcha el teléfono de empresa que me acaban de entregar?", "corporate-mobile-phone-setup"),
+])
+def test_a_spanish_question_finds_the_english_only_article_first(hybrid_index, query, expected):
+    assert hybrid_index.articles[expected].lang == "en" and not hybrid_index.articles[expected].topic  # English only
+    top = [hit.slug for hit in hybrid_index.search(query, k=3)]
+    assert top[0] == expected, f"{query!r} -> {top}"
+
+
 def test_bundled_minilm_finds_english_paraphrases(minilm_index):
     field = minilm_index.meta["fields"]["sentence-transformers"]
     assert field["model"] == "all-MiniLM-L6-v2" and field["dim"] == 384
     top = [hit.slug for hit in minilm_index.search("my laptop disk is full", k=3)]
     assert "laptop-disk-full" in top
-    top = [hit.slug for hit in minilm_index.search("I cannot connect to the VPN when working from home", k=3)]
+    top = [hit.slug for hit in minilm_index.search("I cannot connect to the VPN when working from home", k=3,
+                                                   prefer_lang="en")]  # an English reader: the topic in English
     assert "vpn-connect-from-home" in top
 
 
@@ -69,7 +80,7 @@ def test_portal_api_with_the_default_model_puts_the_right_article_first(tmp_path
 
     app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path),
                       "MESA_DATABASE_URL": f"sqlite:///{tmp_path / 'mesa.db'}"})
-    assert app.config["MESA_RANKING"] == "hybrid"  # the default of `make run`
+    assert app.config["MESA_RANKING"] == DEFAULT_RANKING  # the default of `make run`
     Base.metadata.create_all(app.extensions["mesa_engine"])
     with app.app_context():
         import_directory(get_session(), ARTICLES_DIR)

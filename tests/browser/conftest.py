@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from indexer import DEFAULT_RANKING
 from tests.conftest import make_test_app, reset_schema, seed
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,7 +53,7 @@ def live_server(tmp_path_factory):
     reset_schema(url)
     # The real default model (multilingual USE, ~4 s to load and index the starter KB): a person's questions
     # in Spanish must find the right articles, as in `make run`.
-    app = make_test_app(directory, url, ranking="hybrid")
+    app = make_test_app(directory, url, ranking=DEFAULT_RANKING)
     seed(app)
     server = LiveServer(app)
     server.start()
