@@ -27,6 +27,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -118,15 +119,19 @@ def save_calibration(calibration: Calibration, ranking: str, directory: Path = C
 
 
 def result_features(ranked: list[tuple[str, float]], proposals: dict, retrievers: dict[str, list[str]],
-                    lexical_ceiling: dict[str, float], query_words: int) -> list[dict[str, float]]:
+                    lexical_ceiling: dict[str, float], query_words: int,
+                    topic_of: Callable[[str], str] | None = None) -> list[dict[str, float]]:
     """The confidence features of each ranked article (best first).
 
-    ``ranked``: (slug, fused score), one more than the results wanted when there is one (for the margin);
+    ``ranked``: (slug, fused score) of one article per topic, one more than the results wanted when there is
+    one (for the margin); ``topic_of``: slug -> its topic ("" for none), so that an article's margin is over the best article of
+    another topic, not over its own translation (which says the same);
     ``proposals``: each retriever's Proposal; ``retrievers``: slug -> the retrievers that count for its
     language pair; ``lexical_ceiling``: slug -> what BM25 could score at most for this query in that
     article's language.
     """
-    best_other = {name: _two_best(p.found) for name, p in proposals.items()}
+    topic_of = topic_of or (lambda slug: "")
+    best_other = {name: _best_few(p.found) for name, p in proposals.items()}
     floors = {name: min((raw for raw, _ in p.found.values()), default=0.0) for name, p in proposals.items()}
     rows = []
     top = ranked[0][1] if ranked else 0.0
@@ -143,22 +148,23 @@ def result_features(ranked: list[tuple[str, float]], proposals: dict, retrievers
                 ceiling = lexical_ceiling.get(slug, 0.0) or 1.0
                 raw = found[0] if found else 0.0
                 row["bm25_share"] = raw / ceiling
-                row["bm25_margin"] = (raw - _other(best_other[name], slug, 0.0)) / ceiling
+                row["bm25_margin"] = (raw - _other(best_other[name], slug, 0.0, topic_of)) / ceiling
             else:
                 raw = found[0] if found else floors[name]
                 row[f"{name}_cos"] = raw
-                row[f"{name}_margin"] = raw - _other(best_other[name], slug, floors[name])
+                row[f"{name}_margin"] = raw - _other(best_other[name], slug, floors[name], topic_of)
         rows.append(row)
     return rows
 
 
-def _two_best(found: dict[str, tuple[float, int]]) -> list[tuple[str, float]]:
-    return heapq.nlargest(2, ((slug, raw) for slug, (raw, _) in found.items()), key=lambda item: item[1])
+def _best_few(found: dict[str, tuple[float, int]], few: int = 4) -> list[tuple[str, float]]:
+    return heapq.nlargest(few, ((slug, raw) for slug, (raw, _) in found.items()), key=lambda item: item[1])
 
 
-def _other(two_best: list[tuple[str, float]], slug: str, default: float) -> float:
-    """The best score among the other articles."""
-    return next((raw for other, raw in two_best if other != slug), default)
+def _other(best: list[tuple[str, float]], slug: str, default: float, topic_of: Callable[[str], str]) -> float:
+    """The best score among the articles of other topics (an article without a topic is a topic of its own)."""
+    topic = topic_of(slug) or slug
+    return next((raw for other, raw in best if (topic_of(other) or other) != topic), default)
 
 
 # ----- fitting -------------------------------------------------------------------------------------

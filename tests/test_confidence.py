@@ -130,3 +130,15 @@ def test_evaluation_reports_confidence_and_figures_per_kind(tmp_path):
 
 def test_confidence_metrics_need_a_calibration():
     assert confidence_metrics([], None) == {}
+
+
+def test_an_articles_margin_is_over_another_topic_not_over_its_own_translation():
+    from indexer.confidence import result_features
+    from indexer.ranking import Proposal
+
+    proposals = {"use": Proposal({"vpn-en": (0.80, -1), "vpn-es": (0.79, -1), "printer": (0.50, -1)})}
+    topics = {"vpn-en": "vpn", "vpn-es": "vpn", "printer": ""}
+    (row,) = result_features([("vpn-en", 2.0)], proposals, {"vpn-en": ["use"]}, {}, 4, topics.get)
+    assert row["use_margin"] == pytest.approx(0.30)  # over the printer article, not over vpn-es
+    (alone,) = result_features([("vpn-en", 2.0)], proposals, {"vpn-en": ["use"]}, {}, 4)
+    assert alone["use_margin"] == pytest.approx(0.01)
