@@ -6,7 +6,7 @@ FLASK := MESA_ENV=$${MESA_ENV:-development} HF_HUB_OFFLINE=1 $(BIN)/flask --app 
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run setup test test-postgres translations chromium extract-messages bench bench-quality bench-scale calibrate clean
+.PHONY: run setup test test-postgres translations chromium extract-messages bench bench-quality bench-hosts bench-scale calibrate clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,13 @@ calibrate: $(BIN)/.installed
 bench-scale: $(BIN)/.installed translations
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/scale.py
 
-bench: bench-quality bench-scale
+# Several hosts over one database: publish -> found by another host, publishes during a rebuild, kill -9
+# in the middle of a publish and of a build; on SQLite, then on a throwaway PostgreSQL (bench/hosts.py).
+bench-hosts: $(BIN)/.installed translations
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/hosts.py --database-url ""
+	scripts/with-postgres.sh env HF_HUB_OFFLINE=1 $(BIN)/python bench/hosts.py
+
+bench: bench-quality bench-hosts bench-scale
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -3,14 +3,15 @@
     python bench/scale.py [--sizes 1000,10000,100000] [--ranking hybrid] [--json FILE]
 
 Each size runs in fresh processes, as a deployment does: one fills the database, one builds the index
-(as `flask index build` does: articles read from the database as they are indexed, each model let go
-after its vectors), one loads the saved index (as the server does) and queries it. Reported: index build
-time and chunks/s; query p50/p95 split into embedding, search and fusion; `/api/search`
-p50/p95 through a real HTTP server (the portal served by `flask run` in another process, on 127.0.0.1);
-the time to publish one article (saved to the journal, then found by the running server); the recall@10
-of each approximate vector store against exact search (a returned vector counts when its exact score
-reaches the exact 10th best; by id too); and the peak RSS of the build process, of the query process and
-of the server.
+into the database (as `flask index build` does), one starts a worker from the database alone (no
+snapshot), one from the snapshot that start wrote, and one loads it (as the server does) and queries it.
+Reported: index build time and chunks/s; worker start-up from the database and from the snapshot (seconds,
+peak RSS); query p50/p95 split into embedding, search and fusion; `/api/search` p50/p95 through a real HTTP
+server (the portal served by `flask run` in another process, on 127.0.0.1); the time to publish one article
+(its rows written and committed, then found by the running server, which follows the database); the
+recall@10 of each approximate vector store against exact search (a returned vector counts when its exact
+score reaches the exact 10th best; by id too); and the peak RSS of the build process, of the query process
+and of the server.
 
 The text is real: the starter KB and the benchmark packs' articles, then variants of them (sentences
 shuffled and partly dropped, one sentence borrowed from another article of the same language, a team
@@ -201,35 +202,58 @@ def server_peak_rss_mb(pid: int) -> float:
 
 
 def build_index(workdir: Path, ranking_name: str) -> dict:
-    """Build and save the index as `flask index build` does (run in a process of its own): articles streamed
-    from the database, each model loaded for its own vectors and let go after them (the build time includes
-    loading the models, a few seconds). The exact vectors go to disk as the build streams them, not into
-    memory, to check the approximate stores' recall later."""
+    """Build the index into the database as `flask index build` does (run in a process of its own):
+    articles read from the database a page at a time, embedded in groups, their rows committed a group at
+    a time (the build time includes loading the models, a few seconds)."""
     from portal.db import get_session
-    from portal.domain.articles import searchable_documents
+    from portal.search import get_search
 
-    ranking = get_ranking(ranking_name)
-    exact_ids: dict[str, list[np.ndarray]] = {}
-    exact_files = {}
+    with portal_app(workdir, ranking_name).app_context():
+        started = time.perf_counter()
+        get_search().rebuild(get_session(), force=True, load=False)
+        build_seconds = time.perf_counter() - started
+    return {"build_s": round(build_seconds, 1), "build_peak_rss_mb": round(peak_rss_mb())}
 
-    def keep_exact(backend, ids, vectors):
-        if backend not in exact_files:
-            exact_files[backend] = open(workdir / f"exact-{backend}.f32", "wb")
-        exact_ids.setdefault(backend, []).append(ids)
-        exact_files[backend].write(np.ascontiguousarray(vectors, np.float32).tobytes())
 
-    index = KnowledgeIndex.create(ranking, make_embedders(ranking))
+def start_worker(workdir: Path, ranking_name: str, from_snapshot: bool) -> dict:
+    """A web process's start (run in a process of its own): the index into memory from the snapshot, or
+    with the snapshot deleted from the database alone (which then writes the snapshot)."""
+    from portal.search import get_search
+
+    snapshot = workdir / "index.npz"
+    if not from_snapshot:
+        snapshot.unlink(missing_ok=True)
+    with portal_app(workdir, ranking_name).app_context():
+        service = get_search()
+        started = time.perf_counter()
+        service.index()
+        seconds = time.perf_counter() - started
+        if service.last_load["source"] != ("snapshot" if from_snapshot else "database"):
+            raise RuntimeError(f"expected a start from the {'snapshot' if from_snapshot else 'database'}, "
+                               f"got {service.last_load}")
+    return {"seconds": round(seconds, 1), **service.last_load, "peak_rss_mb": round(peak_rss_mb())}
+
+
+def write_exact_vectors(workdir: Path, index: KnowledgeIndex, ranking_name: str) -> None:
+    """The exact vectors (as the database holds them) under the ids the loaded index gave them, one file
+    per backend, to check the approximate stores' recall."""
+    from portal.db import get_session
+    from portal.domain import search_index
+
+    files = {d.backend: open(workdir / f"exact-{d.backend}.f32", "wb") for d in index.ranking.dense}
+    ids = {backend: [] for backend in files}
     with portal_app(workdir, ranking_name).app_context():
         session = get_session()
-        started = time.perf_counter()
-        index.build(searchable_documents(session), vector_sink=keep_exact, release_models=True)
-        build_seconds = time.perf_counter() - started
-        session.close()
-    index.save(workdir / "index.npz")
-    for backend, handle in exact_files.items():
+        for prepared in search_index.read_documents(session, search_index.active_generation(session)):
+            entry, offset = index.articles[prepared.slug], 0
+            for dense in index.ranking.dense:
+                rows = len(prepared.vectors[dense.backend])
+                ids[dense.backend].append(np.asarray(entry.vector_ids[offset:offset + rows], np.int64))
+                files[dense.backend].write(np.ascontiguousarray(prepared.vectors[dense.backend]).tobytes())
+                offset += rows
+    for backend, handle in files.items():
         handle.close()
-        np.save(workdir / f"exact-{backend}-ids.npy", np.concatenate(exact_ids[backend]))
-    return {"build_s": round(build_seconds, 1), "build_peak_rss_mb": round(peak_rss_mb())}
+        np.save(workdir / f"exact-{backend}-ids.npy", np.concatenate(ids[backend]))
 
 
 def run_size(chunks: int, ranking_name: str) -> dict:
@@ -243,9 +267,15 @@ def run_size(chunks: int, ranking_name: str) -> dict:
     done = subprocess.run([sys.executable, __file__, "--build", "--workdir", str(workdir),
                            "--ranking", ranking_name], check=True, stdout=subprocess.PIPE, text=True)
     built = json.loads(done.stdout.strip().splitlines()[-1])
+    starts = {}
+    for source in ("database", "snapshot"):
+        done = subprocess.run([sys.executable, __file__, "--start", source, "--workdir", str(workdir),
+                               "--ranking", ranking_name], check=True, stdout=subprocess.PIPE, text=True)
+        starts[source] = json.loads(done.stdout.strip().splitlines()[-1])
     ranking = get_ranking(ranking_name)
     embedders = make_embedders(ranking)
     index = KnowledgeIndex.load(workdir / "index.npz", embedders)
+    write_exact_vectors(workdir, index, ranking_name)
 
     queries = bench_queries()
     for query in queries[:5]:
@@ -305,10 +335,11 @@ def run_size(chunks: int, ranking_name: str) -> dict:
         recall_curve[backend] = curve
 
     def publish(search) -> dict:
-        """Publish one new article as the portal does (database row, then the index's journal) and time
-        until the running server's `/api/search` finds it; then archive it the same way."""
+        """Publish one new article as the portal does (its row and its search rows in one transaction) and
+        time until the running server's `/api/search` finds it; then archive it the same way."""
         from portal.domain.articles import import_articles
         from portal.domain.models import Article as ArticleRow
+        from portal.search import get_search
 
         new = Article(slug="zyx-scanner-e417", lang="en", category="hardware", tags=["scanner", "warehouse"],
                       title="Zyx handheld scanner shows error E-417 after the firmware update",
@@ -317,22 +348,22 @@ def run_size(chunks: int, ranking_name: str) -> dict:
                            "## Fix\n\nHold the trigger and the power button for ten seconds to roll the scanner "
                            "back to the previous firmware, then dock it so that it picks up the fixed version.\n")
         with portal_app(workdir, ranking_name).app_context():
-            import_articles(get_session(), [new])
-            get_session().commit()
+            session = get_session()
             started = time.perf_counter()
-            index.upsert(new)
-            index.save_changes(workdir / "index.npz", compact=False)
+            import_articles(session, [new])
+            session.flush()
+            get_search().stage_article(session, session.scalar(select(ArticleRow).where(ArticleRow.slug == new.slug)))
+            session.commit()
             saved_ms = (time.perf_counter() - started) * 1000
             while new.slug not in search("zyx scanner error E-417 after firmware update"):
                 if time.perf_counter() - started > 60:
                     raise RuntimeError("the server never found the published article")
             visible_ms = (time.perf_counter() - started) * 1000
-            row = get_session().scalar(select(ArticleRow).where(ArticleRow.slug == new.slug))
-            row.status = "archived"
-            get_session().commit()
             started = time.perf_counter()
-            index.remove(new.slug)
-            index.save_changes(workdir / "index.npz", compact=False)
+            row = session.scalar(select(ArticleRow).where(ArticleRow.slug == new.slug))
+            row.status = "archived"
+            get_search().stage_article(session, row)
+            session.commit()
             removed_ms = (time.perf_counter() - started) * 1000
         return {"publish_ms": round(saved_ms, 1), "publish_visible_ms": round(visible_ms, 1),
                 "archive_ms": round(removed_ms, 1)}
@@ -344,6 +375,7 @@ def run_size(chunks: int, ranking_name: str) -> dict:
         "chunks": info["chunks"], "articles": info["articles"], "vectors": info["vectors"],
         "approximate": {b: s.approximate for b, s in index.stores.items()},
         "build_s": built["build_s"], "chunks_per_s": round(info["chunks"] / built["build_s"], 1),
+        "start_from_database": starts["database"], "start_from_snapshot": starts["snapshot"],
         "query_ms": {name: summary(values) for name, values in parts.items()},
         "api_ms": api, **publish_ms, "recall_at_10": recall, "recall_at_10_by_id": recall_by_id, "recall_curve": recall_curve,
         "build_peak_rss_mb": built["build_peak_rss_mb"], "query_peak_rss_mb": round(rss), "index_mb": round((workdir / "index.npz").stat().st_size / 2**20, 1),
@@ -355,10 +387,11 @@ def table(results: list[dict], ranking: str) -> str:
     import platform
 
     lines = [f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()}-core {platform.machine()}, ranking `{ranking}`", "",
-             "| chunks | articles | vectors | build | query: embed / search / fusion p50 (p95) | query total p50 / p95 "
-             "| /api/search p50 / p95 | publish one: saved / found by the server | ANN recall@10 "
+             "| chunks | articles | vectors | build | worker start: from the database / from the snapshot "
+             "| query: embed / search / fusion p50 (p95) | query total p50 / p95 "
+             "| /api/search p50 / p95 | publish one: committed / found by the server | ANN recall@10 "
              "| peak RSS: build / queries / server |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         q = r["query_ms"]
         vectors = ", ".join(f"{b} {n:,}{' (IVF)' if r['approximate'][b] else ''}" for b, n in r["vectors"].items())
@@ -366,6 +399,8 @@ def table(results: list[dict], ranking: str) -> str:
                            for b, v in r["recall_at_10"].items()) or "exact"
         lines.append(
             f"| {r['chunks']:,} | {r['articles']:,} | {vectors} | {r['build_s']} s ({r['chunks_per_s']} chunks/s) | "
+            f"{r['start_from_database']['seconds']} s, {r['start_from_database']['peak_rss_mb']} MB / "
+            f"{r['start_from_snapshot']['seconds']} s, {r['start_from_snapshot']['peak_rss_mb']} MB | "
             f"{q['embed_ms']['p50']} / {q['search_ms']['p50']} / {q['fuse_ms']['p50']} ms "
             f"({q['embed_ms']['p95']} / {q['search_ms']['p95']} / {q['fuse_ms']['p95']}) | "
             f"{q['total_ms']['p50']} / {q['total_ms']['p95']} ms | {r['api_ms']['p50']} / {r['api_ms']['p95']} ms | "
@@ -382,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
     parser.add_argument("--prepare", type=int, help=argparse.SUPPRESS)  # internal: fill a database
     parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)  # internal: build, print JSON
+    parser.add_argument("--start", choices=["database", "snapshot"], help=argparse.SUPPRESS)  # internal
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.prepare:
@@ -389,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.build:
         print(json.dumps(build_index(args.workdir, args.ranking)))
+        return 0
+    if args.start:
+        print(json.dumps(start_worker(args.workdir, args.ranking, args.start == "snapshot")))
         return 0
     if args.one:
         print(json.dumps(run_size(args.one, args.ranking)))

@@ -1,68 +1,47 @@
-"""The knowledge index: article chunks, their vectors, their keywords and the metadata to trust a saved index.
+"""The knowledge index: article chunks, their vectors, their keywords, searched together.
 
 This is the one interface the portal uses:
 
     index = KnowledgeIndex.create(get_ranking("hybrid"), embedders)   # embedders: {backend: Embedder}
-    index.build(articles)            # or index.upsert(article) / index.remove(slug)
+    index.build(articles)                   # embeds every article
+    index.load_prepared(prepared)           # or: articles whose vectors were made before (stored rows)
+    index.upsert(index.prepare(article))    # one article added or replaced; index.remove(slug)
     hits = index.search("my laptop disk is full", k=5)
-    index.save(path)                 # the whole index, in one file
-    index.save_changes(path)         # after upserts and removals: appended to the file's journal
-    index = KnowledgeIndex.load(path, embedders)   # refuses an index built with other models
-    index.refresh(path)              # another process's changes since the load
+    index.save(path); KnowledgeIndex.load(path, embedders)   # a snapshot file (indexer/snapshot.py)
+
+Preparing (chunking and embedding, ``indexer/prepared.py``) is apart from indexing, so a caller can embed
+before it takes a lock and a process can fill an index from stored vectors without running a model.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
-import io
-import json
 import os
 import re
-import tempfile
 import time
-import uuid
-import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
 from .articles import Article
-from .chunking import DEFAULT_MAX_CHARS, Chunk, chunk_article, passages
+from .chunking import DEFAULT_MAX_CHARS, Chunk, chunk_article
 from .confidence import Calibration, load_calibration, result_features
 from .embedders import Embedder
-from .journal import START, Frame, append_frames, journal_path, read_frames
 from .language import detect_language
 from .lexical import LexicalIndex
 from .memory import release_free_memory
-from .ranking import (CANDIDATES, FALLBACK_RANKING, LEXICAL, Proposal, Ranking, fuse, get_ranking,
-                      unavailable_reason)
+from .prepared import ENCODE_BATCH, PreparedArticle, embedding_units, prepare_article
+from .problems import IndexMismatchError, IndexMissingError, IndexProblem  # noqa: F401 (re-exported)
+from .ranking import CANDIDATES, LEXICAL, Proposal, Ranking, fuse, get_ranking
+from .snapshot import FORMAT_VERSION, read_snapshot, read_snapshot_info, write_snapshot
+from .snippets import make_snippet
 from .store import VectorStore
 
-FORMAT_VERSION = 4  # 4: the confidence calibration is part of the metadata
-ENCODE_BATCH = 512  # texts per call: the model sorts a call by length, so less padding
-COMPACT_SHARE = 10  # save_changes compacts once the journal outgrows 1/10 of the base file ...
-COMPACT_MIN_BYTES = 1 << 20  # ... and 1 MB
 CONCURRENT_LEXICAL_MIN = 5000  # articles from which BM25 runs in a side thread while FAISS searches
-
-
-class IndexProblem(Exception):
-    """Base class for index problems the caller should show to a person."""
-
-
-class IndexMismatchError(IndexProblem):
-    """The saved index was built with another ranking or embedding model than the one configured."""
-
-
-class IndexMissingError(IndexProblem):
-    """No index file at the expected place, or it cannot be read."""
-
-
-class IndexConflictError(IndexProblem):
-    """The saved index changed since this one was loaded: refresh or load it before saving changes."""
 
 
 @dataclass(slots=True)  # one per article: slots keep 40k of them small
@@ -109,47 +88,12 @@ class SearchHit:
     translations: list[dict] = field(default_factory=list)  # the topic's other versions: slug, lang, title
 
 
-def make_snippet(text: str, query: str, max_chars: int = 240) -> str:
-    """The window of a chunk's text that shares most words with the query, cut at word boundaries."""
-    text = " ".join(text.split())
-    if len(text) <= max_chars:
-        return text
-    terms = {w for w in re.findall(r"\w+", query.lower()) if len(w) > 2}
-    sentences = re.split(r"(?<=[.!?])\s+", text)
-    best, best_score = 0, -1
-    for i, sentence in enumerate(sentences):
-        score = len(terms & set(re.findall(r"\w+", sentence.lower())))
-        if score > best_score:
-            best, best_score = i, score
-    snippet = ""
-    for sentence in sentences[best:]:
-        if len(snippet) + len(sentence) + 1 > max_chars:
-            break
-        snippet = f"{snippet} {sentence}".strip()
-    if not snippet:
-        cut = sentences[best][:max_chars].rsplit(" ", 1)[0]
-        snippet = cut
-    prefix = "… " if best > 0 else ""
-    suffix = " …" if len(snippet) < len(" ".join(sentences[best:])) else ""
-    return f"{prefix}{snippet}{suffix}"
-
-
-def _embedding_units(field_unit: str, title: str, chunks: list[Chunk]) -> tuple[list[str], list[int]]:
-    """The texts a dense retriever embeds for an article's chunks, and the chunk ordinal of each."""
-    texts, owners = [], []
-    for ordinal, chunk in enumerate(chunks):
-        pieces = passages(chunk, title) if field_unit == "passage" else [chunk.embedding_text(title)]
-        texts.extend(pieces)
-        owners.extend([ordinal] * len(pieces))
-    return texts, owners
-
-
 def _batches(field_unit: str, entries, size: int):
     """(vector ids, texts) in batches of ``size`` for a build, over (title, chunks, entry) triples whose
     vector ids for this field were just assigned (the entry's last ones)."""
     ids, texts = [], []
     for title, chunks, entry in entries:
-        unit_texts = _embedding_units(field_unit, title, chunks)[0]
+        unit_texts = embedding_units(field_unit, title, chunks)[0]
         ids.extend(entry.vector_ids[len(entry.vector_ids) - len(unit_texts):])
         texts.extend(unit_texts)
         while len(texts) >= size:
@@ -181,9 +125,6 @@ class KnowledgeIndex:
         self._vector_docs = np.full(len(owners), -1, np.int64)  # vector id -> article doc id
         for entry in articles.values():
             self._vector_docs[entry.vector_ids] = entry.doc_id
-        self.generation: str | None = None  # of the base file this index was loaded from or saved to
-        self.journal_end = 0  # how far its journal has been applied (0: nothing applied)
-        self._pending: list[Frame] = []  # changes not saved yet
         confidence = meta.get("confidence")
         self.calibration = Calibration.from_dict(confidence) if confidence else None
 
@@ -237,10 +178,7 @@ class KnowledgeIndex:
         (for a process that only builds; a later search loads the models again).
         """
         started = time.perf_counter()
-        self._pending = []
-        self.lexical = LexicalIndex() if self.ranking.lexical else None
-        self.articles, self.chunks, self._by_doc, self._topics, self.next_id = {}, {}, {}, {}, 1
-        self.owners, self._vector_docs = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        self._reset()
         entries = []  # (title, chunks, entry): the articles themselves are let go (a caller may stream them)
         for article in articles:
             chunks = chunk_article(article, self.max_chars)
@@ -249,7 +187,7 @@ class KnowledgeIndex:
         for dense in self.ranking.dense:
             counts = []
             for title, chunks, entry in entries:
-                ordinals = _embedding_units(dense.unit, title, chunks)[1]
+                ordinals = embedding_units(dense.unit, title, chunks)[1]
                 counts.append(len(self._assign_vectors(entry, ordinals)))
             embedder = self.embedders[dense.backend]
             store = VectorStore(embedder.dim, expected=sum(counts))
@@ -320,50 +258,71 @@ class KnowledgeIndex:
         current = self.articles.get(article.slug)
         return current is not None and current.content_hash == article.content_hash()
 
-    def embed(self, article: Article) -> dict[str, np.ndarray]:
-        """An article's vectors for each dense retriever (what ``upsert`` needs; slow: runs the models)."""
-        chunks = chunk_article(article, self.max_chars)
-        return {dense.backend: self.embedders[dense.backend].encode_documents(
-                    _embedding_units(dense.unit, article.title, chunks)[0])
-                for dense in self.ranking.dense}
+    def load_prepared(self, prepared: Iterable[PreparedArticle], expected: dict[str, int] | None = None) -> None:
+        """Fill the index with articles whose vectors were made before (rows a database stores), replacing
+        whatever it held; no model runs. ``expected``: how many vectors of each backend are coming, so a
+        large store is quantised once, when it is full (as ``build`` does)."""
+        started = time.perf_counter()
+        self._reset()
+        self.stores = {dense.backend: VectorStore(self._dim(dense.backend), (expected or {}).get(dense.backend, 0))
+                       for dense in self.ranking.dense}
+        for item in prepared:
+            self._check(item)
+            entry = self._register(item.article, item.chunks)
+            for dense in self.ranking.dense:
+                ids = self._assign_vectors(entry, item.owners[dense.backend].tolist())
+                self.stores[dense.backend].add(ids, item.vectors[dense.backend])
+        for store in self.stores.values():
+            store.flush()
+            store.optimise()
+        release_free_memory()
+        self.meta["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.meta["build_seconds"] = round(time.perf_counter() - started, 3)
 
-    def upsert(self, article: Article, vectors: dict[str, np.ndarray] | None = None) -> bool:
+    def prepare(self, article: Article) -> PreparedArticle:
+        """An article's chunks and vectors for this index (slow: runs the models)."""
+        return prepare_article(article, self.ranking, self.embedders, self.max_chars)
+
+    def upsert(self, article: Article | PreparedArticle) -> bool:
         """Add or replace one article without a rebuild; returns False when it was already current.
 
-        ``vectors`` (from ``embed``) lets a caller run the models before taking a lock. The change is
-        kept for ``save_changes``.
+        Given a ``PreparedArticle`` (``prepare``), no model runs: a caller embeds before taking a lock.
+        A failing model or malformed vectors leave the previous version in place.
         """
-        if self.holds(article):
+        document = article.article if isinstance(article, PreparedArticle) else article
+        if self.holds(document):
             return False
-        vectors = self.embed(article) if vectors is None else vectors  # before any change: a failing model
-        self._apply_upsert(article, vectors)                          # leaves the previous version intact
-        order = [dense.backend for dense in self.ranking.dense]
-        self._pending.append(Frame(
-            {"op": "upsert", "article": asdict(article), "vectors": {b: len(vectors[b]) for b in order}},
-            b"".join(np.ascontiguousarray(vectors[b], np.float32).tobytes() for b in order)))
+        prepared = article if isinstance(article, PreparedArticle) else self.prepare(document)
+        self._check(prepared)
+        self._drop(document.slug)
+        entry = self._register(document, prepared.chunks)
+        for dense in self.ranking.dense:
+            store = self.stores[dense.backend]
+            store.add(self._assign_vectors(entry, prepared.owners[dense.backend].tolist()),
+                      prepared.vectors[dense.backend])
+            store.optimise()
         return True
 
-    def _apply_upsert(self, article: Article, vectors: dict[str, np.ndarray]) -> None:
-        chunks = chunk_article(article, self.max_chars)
-        units = {}
+    def _check(self, prepared: PreparedArticle) -> None:
+        """Refuse vectors that do not fit this index's models or the article's chunks."""
         for dense in self.ranking.dense:
-            ordinals = _embedding_units(dense.unit, article.title, chunks)[1]
-            given = vectors.get(dense.backend)
-            if given is None or len(given) != len(ordinals):
-                raise ValueError(f"{article.slug}: expected {len(ordinals)} {dense.backend} vectors")
-            units[dense.backend] = ordinals
-        self._drop(article.slug)
-        entry = self._register(article, chunks)
-        for backend, ordinals in units.items():
-            self.stores[backend].add(self._assign_vectors(entry, ordinals), vectors[backend])
-            self.stores[backend].optimise()
+            vectors, owners = prepared.vectors.get(dense.backend), prepared.owners.get(dense.backend)
+            if (vectors is None or owners is None or vectors.ndim != 2 or len(vectors) != len(owners)
+                    or vectors.shape[1] != self._dim(dense.backend)
+                    or (len(owners) and not 0 <= int(owners.min()) <= int(owners.max()) < len(prepared.chunks))):
+                raise ValueError(f"{prepared.slug}: its {dense.backend} vectors do not fit this index")
+
+    def _dim(self, backend: str) -> int:
+        return int(self.meta["fields"][backend]["dim"])
 
     def remove(self, slug: str) -> bool:
-        """Take an article out of the index; returns False if it was not there. Kept for ``save_changes``."""
-        if not self._drop(slug):
-            return False
-        self._pending.append(Frame({"op": "remove", "slug": slug}, b""))
-        return True
+        """Take an article out of the index; returns False if it was not there."""
+        return self._drop(slug)
+
+    def _reset(self) -> None:
+        self.lexical = LexicalIndex() if self.ranking.lexical else None
+        self.articles, self.chunks, self._by_doc, self._topics, self.next_id = {}, {}, {}, {}, 1
+        self.owners, self._vector_docs = np.zeros(0, np.int64), np.zeros(0, np.int64)
 
     def _drop(self, slug: str) -> bool:
         entry = self.articles.pop(slug, None)
@@ -381,19 +340,6 @@ class KnowledgeIndex:
         for chunk_id in entry.chunk_ids:
             self.chunks.pop(chunk_id, None)
         return True
-
-    def _replay(self, frame: Frame) -> None:
-        """Apply a change read from the journal."""
-        header = frame.header
-        if header["op"] == "remove":
-            self._drop(header["slug"])
-            return
-        vectors, offset = {}, 0
-        for backend, rows in header["vectors"].items():
-            dim = int(self.meta["fields"][backend]["dim"])
-            vectors[backend] = np.frombuffer(frame.body, np.float32, rows * dim, offset).reshape(rows, dim)
-            offset += rows * dim * 4
-        self._apply_upsert(Article(**header["article"]), vectors)
 
     # ----- search -------------------------------------------------------------------------------
 
@@ -594,138 +540,18 @@ class KnowledgeIndex:
                 "fingerprint": self.fingerprint()}
 
     def save(self, path: Path) -> None:
-        """Write the whole index to one file, atomically (a reader sees the old file or the new one, never
-        half), and start its journal afresh."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        generation = uuid.uuid4().hex
-        state = {
-            "next_id": self.next_id,
-            "articles": [asdict(a) for a in self.articles.values()],
-            "chunks": {str(i): asdict(c) for i, c in self.chunks.items()},
-        }
-        head = {"generation": generation, "meta": self.info()}
-        arrays = {"owners": self.owners, "head": _json_array(head)}
-        if self.lexical is not None:
-            arrays.update(self.lexical.to_arrays())
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                _write_npz(handle, arrays, {"state": state},
-                           {f"faiss_{i}": store for i, store in enumerate(self.stores.values())})
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        journal_path(path).unlink(missing_ok=True)  # written for the previous generation: ignored anyway
-        self.generation, self.journal_end, self._pending = generation, 0, []
-
-    def save_changes(self, path: Path, compact: bool = True) -> int:
-        """Append the changes since the last save or load to the file's journal; returns how many.
-
-        Fast whatever the size of the index (one article's text and vectors are written). Falls back to a
-        full ``save`` when this index was never saved; with ``compact``, also once the journal has outgrown
-        a tenth of the base file (``needs_compaction``; a caller may rather compact in the background).
-        The caller must hold whatever lock serialises the writers of ``path`` and have applied their
-        changes (``refresh``); otherwise ``IndexConflictError``.
-        """
-        path = Path(path)
-        count = len(self._pending)
-        if not count:
-            return 0
-        if self.generation is None:
-            self.save(path)
-            return count
-        if _read_generation(path) != self.generation:
-            raise IndexConflictError(f"The index {path} was rebuilt since it was loaded; load it again.")
-        newer, valid_end = read_frames(journal_path(path), self.generation, self.journal_end or START)
-        if newer:
-            raise IndexConflictError(f"The index {path} has changes this process has not applied; refresh it.")
-        self._pending[-1].header["meta"] = self.info()
-        self.journal_end = append_frames(journal_path(path), self.generation, valid_end, self._pending)
-        self._pending = []
-        if compact and self.needs_compaction(path):
-            self.save(path)
-        return count
-
-    def needs_compaction(self, path: Path) -> bool:
-        """Whether the journal has grown enough that a full ``save`` should replace it (loads replay it)."""
-        try:
-            base = Path(path).stat().st_size
-        except FileNotFoundError:
-            return False
-        return self.journal_end > max(COMPACT_MIN_BYTES, base // COMPACT_SHARE)
-
-    def refresh(self, path: Path) -> bool:
-        """Apply the changes other processes appended to the journal since this index was loaded.
-
-        Returns False when the base file itself was replaced (rebuilt or compacted): load it again.
-        """
-        path = Path(path)
-        if self.generation is None or _read_generation(path) != self.generation:
-            return False
-        self._apply_journal(path)
-        return True
-
-    def _apply_journal(self, path: Path) -> None:
-        """Replay the journal's frames beyond those already applied."""
-        frames, end = read_frames(journal_path(path), self.generation, self.journal_end or START)
-        for frame in frames:
-            self._replay(frame)
-        if frames:
-            self.journal_end = end
+        """Write the whole index to one file, atomically (a reader sees the old file or the new one)."""
+        write_snapshot(self, path)
 
     @staticmethod
     def read_info(path: Path) -> dict:
-        """The saved metadata of an index file and its journal, without loading the vectors."""
-        path = Path(path)
-        head = _read_head(path)
-        frames = read_frames(journal_path(path), head["generation"])[0]
-        changed = [frame.header["meta"] for frame in frames if "meta" in frame.header]
-        return changed[-1] if changed else head["meta"]
+        """The saved metadata of an index file, without loading the vectors."""
+        return read_snapshot_info(path)
 
     @classmethod
     def load(cls, path: Path, embedders: dict[str, Embedder]) -> "KnowledgeIndex":
         """Load a saved index; refuse it if it was built with other models than ``embedders``."""
-        path = Path(path)
-        head, state, data = _read_state(path)
-        meta = head["meta"]
-        ranking = get_ranking(meta["ranking"])
-        unavailable = unavailable_reason(ranking)
-        if unavailable:
-            raise IndexMismatchError(
-                f"The index {path} was built with the {ranking.name!r} ranking, which this machine cannot run "
-                f"({unavailable}). Rebuild it with another ranking (MESA_RANKING={FALLBACK_RANKING}, "
-                f"`flask index build`).")
-        for backend, saved in meta["fields"].items():
-            embedder = embedders.get(backend)
-            if embedder is None or embedder.model != saved["model"] or embedder.dim != int(saved["dim"]):
-                configured = (f"{embedder.backend} / {embedder.model} ({embedder.dim} dimensions)"
-                              if embedder is not None else "no such model")
-                raise IndexMismatchError(
-                    f"The index {path} was built with {backend} / {saved['model']} ({saved['dim']} dimensions) "
-                    f"for the ranking {ranking.name!r}, but the configuration has {configured}. Rebuild it "
-                    f"(`flask index build` or `python -m indexer build`) instead of mixing two models' vectors.")
-        stores = {backend: _read_store(path, data, f"faiss_{i}", int(meta["fields"][backend]["dim"]))
-                  for i, backend in enumerate(meta["fields"])}
-        articles = {a["slug"]: ArticleEntry(**a) for a in state["articles"]}
-        chunks = {int(i): Chunk(**c) for i, c in state["chunks"].items()}
-        expected = sum(len(a.vector_ids) for a in articles.values())
-        if sum(store.count for store in stores.values()) != expected:
-            raise IndexMissingError(f"The index {path} is inconsistent (vectors and articles differ); "
-                                    f"rebuild it.")
-        lexical = LexicalIndex.from_arrays(data) if ranking.lexical else None
-        meta = {k: v for k, v in meta.items() if k not in ("articles", "chunks", "vectors", "fingerprint")}
-        index = cls(ranking, {b: embedders[b] for b in meta["fields"]}, meta, articles, chunks,
-                    int(state["next_id"]), stores, np.asarray(data["owners"], np.int64), lexical)
-        index.generation = head["generation"]
-        index._apply_journal(path)
-        del head, state, data
-        release_free_memory()  # what parsing the state left behind
-        return index
+        return read_snapshot(path, embedders)
 
 
 _side: tuple[int, ThreadPoolExecutor] | None = None
@@ -750,97 +576,6 @@ def lexical_text(article: Article) -> str:
     from .chunking import markdown_to_text
 
     return f"{article.title}\n{article.title}\n{' '.join(article.tags)}\n{markdown_to_text(article.body)}"
-
-
-def _write_npz(handle, arrays: dict[str, np.ndarray], documents: dict[str, object],
-               stores: dict[str, VectorStore]) -> None:
-    """What ``np.savez`` writes (``np.load`` reads it). JSON ``documents`` (as UTF-8 uint8 arrays) and FAISS
-    stores are streamed into their members instead of first made whole in memory (at 100k chunks the
-    state is 81 MB of JSON, a store 364 MB)."""
-    from numpy.lib import format as npy
-
-    def header(member, length: int) -> None:
-        npy.write_array_header_1_0(member, {"descr": "|u1", "fortran_order": False, "shape": (length,)})
-
-    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, array in arrays.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                npy.write_array(member, np.asanyarray(array), allow_pickle=False)
-        for name, value in documents.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                header(member, sum(map(len, json.JSONEncoder().iterencode(value))))  # ASCII: 1 byte a char
-                text = io.TextIOWrapper(member, encoding="ascii")
-                json.dump(value, text)
-                text.flush()
-                text.detach()  # the member is closed by its own ``with``
-        for name, store in stores.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                header(member, store.serialized_size())
-                store.write(member)
-
-
-def _read_store(path: Path, data, name: str, dim: int) -> VectorStore:
-    """A FAISS store from its uint8 member of an open .npz, streamed (never whole in memory twice)."""
-    from numpy.lib import format as npy
-
-    try:
-        with data.zip.open(f"{name}.npy") as member:
-            version = npy.read_magic(member)
-            length = (npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0)(member)[0][0]
-            start = member.tell()
-            store = VectorStore.read(member, dim)
-            if member.tell() - start != length:
-                raise ValueError("the FAISS index and its member differ in length")
-    except (KeyError, OSError, ValueError, RuntimeError) as exc:
-        raise IndexMissingError(f"The index {path} cannot be read ({name}: {exc}); rebuild it.") from None
-    return store
-
-
-def _json_array(value) -> np.ndarray:
-    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
-
-
-def _open(path: Path):
-    if not path.exists():
-        raise IndexMissingError(f"No index at {path}; build it with `flask index build` "
-                                f"or `python -m indexer build`.")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise IndexMissingError(f"The index {path} cannot be read ({exc}); rebuild it.") from None
-
-
-def _read_head(path: Path, data=None) -> dict:
-    """The small part of an index file: its generation and metadata (read without the rest)."""
-    if data is None:
-        with _open(path) as data:
-            return _read_head(path, data)
-    try:
-        head = json.loads(bytes(data["head"]).decode("utf-8"))
-    except (OSError, ValueError, KeyError) as exc:
-        detail = "an old format" if isinstance(exc, KeyError) else f"an unreadable header ({exc})"
-        raise IndexMissingError(f"The index {path} has {detail}; rebuild it.") from None
-    if head.get("meta", {}).get("format") != FORMAT_VERSION:
-        raise IndexMissingError(f"The index {path} has an old format; rebuild it.")
-    return head
-
-
-def _read_generation(path: Path) -> str | None:
-    """The generation of the index file at ``path`` (None when there is no readable one)."""
-    try:
-        return _read_head(path)["generation"]
-    except IndexMissingError:
-        return None
-
-
-def _read_state(path: Path):
-    data = _open(path)
-    head = _read_head(path, data)
-    try:
-        state = json.loads(bytes(data["state"]).decode("utf-8"))
-    except (OSError, ValueError, KeyError) as exc:
-        raise IndexMissingError(f"The index {path} cannot be read ({exc}); rebuild it.") from None
-    return head, state, data
 
 
 def ranking_signature(ranking: str, models: dict[str, str]) -> str:

@@ -8,14 +8,15 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 from flask import Flask, current_app
+from sqlalchemy import select
 
 from indexer import ArticleFormatError
 
 from .db import get_session
 from .domain import articles as article_service
 from .domain import users as user_service
-from .domain.errors import Invalid
-from .domain.models import Role
+from .domain.errors import DomainError, Invalid
+from .domain.models import Article, Role
 from .search import get_search
 
 
@@ -42,6 +43,11 @@ def kb_import(directory: Path | None, overwrite: bool) -> None:
         report = article_service.import_directory(session, directory, overwrite=overwrite)
     except ArticleFormatError as exc:
         raise click.ClickException(str(exc)) from None
+    changed = report.created + report.updated + report.overwritten
+    try:  # once there is an index, imported articles are searchable from the same commit on
+        get_search().stage_articles(session, list(session.scalars(select(Article).where(Article.slug.in_(changed)))))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
     session.commit()
     summary = (f"Imported {directory}: {len(report.created)} new, {len(report.updated)} updated, "
                f"{len(report.unchanged)} unchanged")
@@ -73,32 +79,37 @@ def index_cli() -> None:
 
 
 @index_cli.command("build")
-@click.option("--force", is_flag=True, help="rebuild even if the index is up to date")
+@click.option("--force", is_flag=True, help="embed every article again into a new generation")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def index_build(force: bool, quiet: bool) -> None:
-    """Index the published articles (skipped when the index already matches the database)."""
+    """Bring the search index (in the database) in step with the published articles.
+
+    Only the articles that differ are embedded, unless the models changed (or --force): then a new
+    generation is built beside the active one and replaces it in one step. A build that was stopped goes
+    on where it stopped. Publishing meanwhile is safe.
+    """
     search, session = get_search(), get_session()
     if not force and search.is_current(session):
-        click.echo(f"Index up to date: {search.index_path}")
+        click.echo("Index up to date.")
         return
-    info = search.rebuild(session, progress=not quiet, release_models=True)  # this process only builds
+    info = search.rebuild(session, progress=not quiet, force=force)
     models = ", ".join(f"{backend} / {field['model']}" for backend, field in info["fields"].items()) or "no model"
-    click.echo(f"Indexed {info['articles']} articles as {info['chunks']} chunks with the {info['ranking']} "
-               f"ranking ({models}) in {info['build_seconds']} s -> {search.index_path}")
+    click.echo(f"Indexed {info['articles']} articles with the {info['ranking']} ranking ({models}); "
+               f"generation {info['generation']}, change {info['last_change']}; snapshot {info['snapshot']}.")
 
 
 @index_cli.command("info")
 def index_info() -> None:
-    """Show the saved index's metadata."""
-    from indexer import IndexMissingError, KnowledgeIndex
+    """Show what the search index in the database holds."""
+    from .search import SearchUnavailable
 
     search = get_search()
     if search.fallback_reason:
         click.echo(f"MESA_RANKING cannot run on this machine ({search.fallback_reason}); "
                    f"using the {search.ranking.name} ranking instead.")
     try:
-        info = KnowledgeIndex.read_info(search.index_path)
-    except IndexMissingError as exc:
+        info = search.info(get_session())
+    except SearchUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(info, indent=2, ensure_ascii=False))
 

@@ -22,17 +22,20 @@ def database_url(app: Flask) -> str:
     return f"sqlite:///{Path(app.instance_path) / 'mesa.db'}"
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    """Foreign keys on, and write-ahead logging: readers (a worker loading the index, a report) never
+    block a writer (a publish) nor see half of its transaction, and a writer never blocks them."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets foreign keys on (PostgreSQL has them always)."""
+    """An engine for the URL; SQLite gets foreign keys on (PostgreSQL has them always) and the WAL."""
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+        event.listen(engine, "connect", _configure_sqlite)
     return engine
 
 

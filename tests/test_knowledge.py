@@ -355,8 +355,8 @@ def test_the_whole_loop_with_the_real_model_matches_the_meaning_not_the_words(tm
                                            source_ticket=ticket)
         knowledge.change_state(session, article, staff[Role.AGENT_L2], "submit", article.version)
         knowledge.change_state(session, article, staff[Role.ADMIN], "publish", article.version)
+        get_search().stage_article(session, article)  # what publishing in the portal does
         session.commit()
-        get_search().update_article(article)  # what publishing in the portal does
         slug = article.slug
     newcomer = app.test_client()
     signed_in = newcomer.post("/login", data={"email": "bruno@example.com", "password": PASSWORD,
@@ -392,8 +392,8 @@ def test_promoted_markup_never_executes(seeded_app):
         draft = knowledge.draft_from_ticket(ticket)
         article = knowledge.create_article(db, draft, l2, source_ticket=ticket)
         knowledge.change_state(db, article, l2, "publish", article.version)
+        get_search().stage_article(db, article)
         db.commit()
-        get_search().update_article(article)
         slug = article.slug
     client = agent_client(seeded_app, Role.AGENT_L2)
     for url in (f"/articles/{slug}", f"/kb/articles/{slug}/edit", f"/kb/articles/{slug}/history"):
@@ -455,8 +455,8 @@ def test_only_agents_see_the_kb_desk_and_history(client, auth, role, status):
     assert client.get("/kb/new").status_code == status
 
 
-def test_an_index_failure_never_loses_the_published_article(seeded_app, monkeypatch):
-    from portal.search import SearchService
+def test_an_index_failure_refuses_the_publish_and_keeps_the_article_as_it_was(seeded_app, monkeypatch):
+    import portal.search
 
     with seeded_app.app_context():
         db = get_session()
@@ -465,18 +465,23 @@ def test_an_index_failure_never_loses_the_published_article(seeded_app, monkeypa
         db.commit()
         slug, version = article.slug, article.version
 
-    def broken(self, article):
+    def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(SearchService, "update_article", broken)
+    monkeypatch.setattr(portal.search, "prepare_articles", broken)
     client = agent_client(seeded_app, Role.AGENT_L2)
     page = client.get(f"/kb/articles/{slug}/edit", headers=EN)
     response = client.post(f"/kb/articles/{slug}/state", headers=EN, follow_redirects=True, data={
         "action": "publish", "version": version, "csrf_token": csrf_token_from(page.text)})
     assert response.status_code == 200
-    assert "the search index could not be updated" in response.text
-    with seeded_app.app_context():
-        assert get_session().scalar(select(Article.status).where(Article.slug == slug)) == "published"
+    assert "The search index could not be updated (disk full), so nothing was saved" in response.text
+    with seeded_app.app_context():  # published means searchable: the article stays a draft, unchanged
+        assert get_session().scalar(select(Article.status).where(Article.slug == slug)) == "draft"
+        assert get_session().scalar(select(Article.version).where(Article.slug == slug)) == version
+    monkeypatch.undo()
+    client.post(f"/kb/articles/{slug}/state", headers=EN, data={
+        "action": "publish", "version": version, "csrf_token": csrf_token_from(page.text)})
+    assert slug in [hit["slug"] for hit in client.get("/api/search?q=dock+flickers+firmware").json["results"]]
 
 
 def bump_article_version_from_another_connection(app, slug):

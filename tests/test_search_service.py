@@ -1,104 +1,242 @@
-"""The portal's search service with several worker processes sharing one index file."""
+"""The search index follows the database: several processes (each its own index in memory and its own
+snapshot file, as on several hosts) over one database see every publish, and never lose one."""
 
-from sqlalchemy import select
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from sqlalchemy import func, select
 
 from portal.db import get_session
-from portal.domain.models import Article
+from portal.domain import knowledge, search_index
+from portal.domain.models import Article, Role, SearchDocument, SearchGeneration
 from portal.search import SearchService
+from tests.conftest import ROOT, POSTGRES_URL, role_name  # noqa: F401
+
+QUERY = "mailbox full outlook storage"
 
 
-def worker(seeded_app) -> SearchService:
-    """Another worker process's view of the same index file (its own loaded copy)."""
-    first = seeded_app.extensions["mesa_search"]
-    return SearchService(first.index_path, first.ranking.name, first.model)
+def other_host(app, tmp_path, name="host-b") -> SearchService:
+    """Another process's search service on the same database, with its own snapshot directory."""
+    first = app.extensions["mesa_search"]
+    return SearchService(app.extensions["mesa_db"], tmp_path / name / "index.npz", first.ranking.name, first.model)
 
 
-def slugs(service, query, k=10):
+def slugs(service, query=QUERY, k=10):
     return [hit.slug for hit in service.search(query, k, None)]
 
 
-def archive(seeded_app, slug):
-    with seeded_app.app_context():
+def set_status(app, slug, status, stage=True):
+    """Change an article's status as the portal does: its search document in the same transaction."""
+    with app.app_context():
         session = get_session()
         article = session.scalar(select(Article).where(Article.slug == slug))
-        article.status = "archived"
+        article.status = status
+        if stage:
+            app.extensions["mesa_search"].stage_article(session, article)
         session.commit()
-        return article
 
 
-def test_another_worker_sees_a_change_on_its_next_search(seeded_app):
+def publish_new(app, title, body):
+    with app.app_context():
+        session = get_session()
+        l2 = session.scalar(select(knowledge.User).where(knowledge.User.role == Role.AGENT_L2))
+        article = knowledge.create_article(session, knowledge.ArticleDraft(title, body, lang="en"), l2)
+        knowledge.change_state(session, article, l2, "publish", article.version)
+        app.extensions["mesa_search"].stage_article(session, article)
+        session.commit()
+        return article.slug
+
+
+def test_another_host_sees_a_publish_on_its_next_search(seeded_app, tmp_path):
     with seeded_app.app_context():
-        other = worker(seeded_app)
-        assert "mailbox-full" in slugs(other, "mailbox full outlook storage")
-        base = other.index_path.read_bytes()
-        article = archive(seeded_app, "mailbox-full")
-        seeded_app.extensions["mesa_search"].update_article(article)
-        assert other.index_path.read_bytes() == base  # the change went to the journal only
-        # The other worker replays the journal's new frame before its next search: no reload needed.
-        other.search("mailbox full", 5, None)
-        assert other._reloading is None
-        assert "mailbox-full" not in other.index().articles
+        other = other_host(seeded_app, tmp_path)
+        assert "mailbox-full" in slugs(other)
+        before = other.applied_change
+        set_status(seeded_app, "mailbox-full", "archived")
+        other.follow(wait=True)  # what its next search does once the poll interval has passed
+        assert "mailbox-full" not in other.index().articles and other.applied_change == before + 1
+        slug = publish_new(seeded_app, "Dock flickers on the second monitor",
+                           "## Fix\n\nUpdate the dock firmware from the vendor's tool.\n")
+        other.follow(wait=True)
+        assert slug in slugs(other, "dock flickers second monitor firmware")
 
 
-def test_a_grown_journal_is_compacted_in_the_background_and_other_workers_reload(seeded_app, monkeypatch):
-    import indexer.index
-    from indexer.journal import journal_path
-
-    monkeypatch.setattr(indexer.index, "COMPACT_MIN_BYTES", 0)
-    monkeypatch.setattr(indexer.index, "COMPACT_SHARE", 10**9)
+def test_deleting_the_snapshot_loses_nothing(seeded_app, tmp_path):
     with seeded_app.app_context():
-        service, other = seeded_app.extensions["mesa_search"], worker(seeded_app)
-        other.index()
-        service.update_article(archive(seeded_app, "mailbox-full"))
-        service.wait_for_compaction()
-        assert not journal_path(service.index_path).exists()
-        assert "mailbox-full" not in worker(seeded_app).index().articles  # a fresh load: the base has it
-        other.search("mailbox full", 5, None)  # the base was replaced: a background reload
-        other.wait_for_reload()
-        assert "mailbox-full" not in other.index().articles
-        assert service.is_current(get_session())
+        set_status(seeded_app, "print-queue-stuck", "archived")
+        first = other_host(seeded_app, tmp_path)
+        expected = slugs(first)
+        assert first.snapshot_path.exists()  # a load from the database writes one (a cache)
+        first.snapshot_path.unlink()
+        again = other_host(seeded_app, tmp_path)
+        assert slugs(again) == expected
+        assert "print-queue-stuck" not in again.index().articles
 
 
-def test_a_lagging_worker_never_shows_an_archived_article(seeded_app):
+def test_a_snapshot_from_before_the_changes_catches_up(seeded_app, tmp_path, caplog):
     with seeded_app.app_context():
-        lagging = worker(seeded_app)
-        lagging.index()  # loaded before the change
-        archive(seeded_app, "mailbox-full")  # the database changed; the index file not yet
+        other_host(seeded_app, tmp_path).index()  # writes host-b's snapshot
+        set_status(seeded_app, "mailbox-full", "archived")
+        caplog.set_level("INFO", logger="portal.search")
+        restarted = other_host(seeded_app, tmp_path)
+        assert "mailbox-full" not in restarted.index().articles
+        assert "loaded from the database" not in caplog.text  # it started from its snapshot, then caught up
+
+
+def test_a_lagging_process_never_shows_an_archived_article(seeded_app, tmp_path):
+    with seeded_app.app_context():
+        lagging = other_host(seeded_app, tmp_path)
+        lagging.index()
+        lagging._checked = float("inf")  # it has not polled yet
+        set_status(seeded_app, "mailbox-full", "archived", stage=False)
         assert "mailbox-full" in lagging.index().articles
-        assert "mailbox-full" not in slugs(lagging, "mailbox full outlook storage")
+        assert "mailbox-full" not in slugs(lagging)
 
 
-def test_two_workers_publishing_at_once_keep_both_changes(seeded_app):
+def test_two_hosts_publishing_keep_both_changes_in_order(seeded_app, tmp_path):
     with seeded_app.app_context():
-        first, second = seeded_app.extensions["mesa_search"], worker(seeded_app)
-        first.index(), second.index()  # both loaded the same version
-        one = archive(seeded_app, "mailbox-full")
-        two = archive(seeded_app, "print-queue-stuck")
-        first.update_article(one)
-        second.update_article(two)  # loads the newest file under the lock before changing it
-        fresh = worker(seeded_app)
-        assert "mailbox-full" not in fresh.index().articles
-        assert "print-queue-stuck" not in fresh.index().articles
+        b = other_host(seeded_app, tmp_path)
+        b.index()
+        set_status(seeded_app, "mailbox-full", "archived")
+        with seeded_app.app_context():
+            session = get_session()
+            article = session.scalar(select(Article).where(Article.slug == "print-queue-stuck"))
+            article.status = "archived"
+            b.stage_article(session, article)  # host B publishes through its own service
+            session.commit()
+        b.follow(wait=True)
+        fresh = other_host(seeded_app, tmp_path, "host-c")
+        for service in (b, fresh, seeded_app.extensions["mesa_search"]):
+            service.index()
+            service.follow(wait=True)
+            assert {"mailbox-full", "print-queue-stuck"}.isdisjoint(service.index().articles)
+        changes = sorted(get_session().scalars(select(SearchDocument.change).where(
+            SearchDocument.slug.in_(["mailbox-full", "print-queue-stuck"]))))
+        assert len(set(changes)) == 2
 
 
-def test_a_failed_index_save_leaves_the_file_and_the_database_consistent(seeded_app, monkeypatch):
-    import os
+def test_publishes_during_a_rebuild_are_never_lost(seeded_app, tmp_path, monkeypatch):
+    import portal.search
 
-    import pytest
+    published, publishing = [], []
+    real = portal.search.prepare_articles
 
+    def prepare_while_others_publish(*args, **kwargs):
+        for group in real(*args, **kwargs):
+            if len(published) < 3 and not publishing:  # another host publishes while the build embeds
+                publishing.append(True)
+                published.append(publish_new(seeded_app, f"Badge reader {len(published)} blinks red",
+                                             "## Fix\n\nHold the badge still for two seconds.\n"))
+                publishing.clear()
+            yield group
+
+    monkeypatch.setattr(portal.search, "prepare_articles", prepare_while_others_publish)
+    monkeypatch.setattr(portal.search, "FINAL_PASS", 0)
     with seeded_app.app_context():
+        session = get_session()
         service = seeded_app.extensions["mesa_search"]
-        before = service.index_path.read_bytes()
-        article = archive(seeded_app, "mailbox-full")
+        old = search_index.active_generation(session).uid
+        other = other_host(seeded_app, tmp_path)
+        other.index()
+        service.rebuild(session, force=True)
+        new = search_index.active_generation(session)
+        assert new.uid != old and len(published) == 3
+        held = search_index.indexed_hashes(session, new)
+        assert set(published) <= set(held)
+        assert not search_index.difference(session, new)
+        assert session.scalar(select(func.count()).select_from(SearchGeneration)) == 1  # the old one dropped
+        other.follow(wait=True)  # the switch: the other host loads the new generation in the background
+        other.wait_for_reload()
+        assert other.health()["generation"] == new.uid and set(published) <= set(other.index().articles)
 
-        def disk_full(*args, **kwargs):
-            raise OSError("disk full")
 
-        monkeypatch.setattr(os, "fsync", disk_full)
-        with pytest.raises(OSError):
-            service.update_article(article)
+def test_a_stopped_build_goes_on_where_it_stopped(seeded_app, monkeypatch):
+    import portal.search
+
+    real = portal.search.prepare_articles
+
+    def stop_after_one_group(*args, **kwargs):
+        for number, group in enumerate(real(*args, **kwargs, batch=16)):
+            if number == 2:
+                raise KeyboardInterrupt  # Ctrl-C, or the process killed
+            yield group
+
+    with seeded_app.app_context():
+        session = get_session()
+        service = seeded_app.extensions["mesa_search"]
+        old = search_index.active_generation(session).uid
+        monkeypatch.setattr(portal.search, "prepare_articles", stop_after_one_group)
+        with pytest.raises(KeyboardInterrupt):
+            service.rebuild(session, force=True)
+        session.rollback()
+        building = session.scalar(select(SearchGeneration).where(SearchGeneration.status == "building"))
+        kept = len(search_index.indexed_hashes(session, building))
+        assert kept > 0 and search_index.active_generation(session).uid == old  # searches go on, untouched
         monkeypatch.undo()
-        assert service.index_path.read_bytes() == before
-        assert "mailbox-full" in service.index().articles  # memory matches the file again
-        assert "mailbox-full" not in slugs(service, "mailbox full outlook storage")  # and archived stays hidden
-        assert not service.is_current(get_session())  # `flask index build` will bring it in step
+        embedded = []
+
+        def counting(articles, *args, **kwargs):
+            articles = list(articles)
+            embedded.extend(articles)
+            return real(articles, *args, **kwargs)
+
+        monkeypatch.setattr(portal.search, "prepare_articles", counting)
+        service.rebuild(session, force=True)
+        assert search_index.active_generation(session).uid == building.uid
+        published = session.scalar(select(func.count()).select_from(Article).where(Article.status == "published"))
+        assert len(embedded) == published - kept  # only what the stopped build had not written
+
+
+def test_an_unchanged_article_is_not_embedded_again(seeded_app, monkeypatch):
+    import portal.search
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model ran")
+
+    monkeypatch.setattr(portal.search, "prepare_articles", no_model)
+    with seeded_app.app_context():
+        session = get_session()
+        article = session.scalar(select(Article).where(Article.slug == "mailbox-full"))
+        assert seeded_app.extensions["mesa_search"].stage_article(session, article) is False
+        assert seeded_app.extensions["mesa_search"].is_current(session)
+
+
+KILL_MID_PUBLISH = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {root!r})
+    from sqlalchemy import select
+    from tests.conftest import make_test_app
+    from pathlib import Path
+    from portal.db import get_session
+    from portal.domain.models import Article
+    app = make_test_app(Path({directory!r}), {url!r})
+    with app.app_context():
+        session = get_session()
+        article = session.scalar(select(Article).where(Article.slug == "mailbox-full"))
+        article.status = "archived"
+        app.extensions["mesa_search"].stage_article(session, article)
+        session.flush()
+        print("staged", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # killed before the commit
+""")
+
+
+def test_a_worker_killed_in_the_middle_of_a_publish_leaves_everything_consistent(seeded_app, tmp_path):
+    url = str(seeded_app.extensions["mesa_engine"].url.render_as_string(hide_password=False))
+    script = KILL_MID_PUBLISH.format(root=str(ROOT), directory=str(tmp_path / "killed"), url=url)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == -signal.SIGKILL and "staged" in done.stdout, done.stderr
+    with seeded_app.app_context():
+        session = get_session()
+        assert session.scalar(select(Article.status).where(Article.slug == "mailbox-full")) == "published"
+        service = seeded_app.extensions["mesa_search"]
+        assert service.is_current(session)
+        assert "mailbox-full" in slugs(other_host(seeded_app, tmp_path))
+        set_status(seeded_app, "mailbox-full", "archived")  # and the next publish goes through
+        service.follow(wait=True)
+        assert "mailbox-full" not in service.index().articles

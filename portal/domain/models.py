@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, DateTime, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
-                        func)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary,
+                        String, Text, UniqueConstraint, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -419,3 +419,66 @@ class ArticleFeedback(Base):
     session_id: Mapped[str] = mapped_column(String(40))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SearchState(Base):
+    """The one row (id 1) that orders the search index's changes: every publish, edit or archive takes the
+    next ``last_change`` while holding this row, so change numbers are committed in the order they are
+    given; ``active_generation_id`` is the generation searches use."""
+
+    __tablename__ = "search_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_change: Mapped[int] = mapped_column(BigInteger, default=0)
+    active_generation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("search_generations.id", ondelete="SET NULL"))
+
+
+class SearchGeneration(Base):
+    """One embedding of the knowledge base: a ranking and its models. A rebuild writes a new generation
+    beside the active one and switches over in one step."""
+
+    __tablename__ = "search_generations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)  # random: names it in snapshot files
+    ranking: Mapped[str] = mapped_column(String(40))
+    signature: Mapped[str] = mapped_column(String(500))  # the ranking and its models
+    fields: Mapped[dict] = mapped_column(JSON)  # backend -> model, dim, unit
+    max_chars: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), default="building")  # building | active | retired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    built_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    build_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class SearchDocument(Base):
+    """A published article as one generation indexes it: the article's indexed fields, its chunks and
+    (in ``vectors``) their vectors. ``change`` is the change that last wrote the row; an article taken out
+    of search keeps its row with ``article`` None, so a process that follows the changes learns it. Its
+    vectors are ``SearchVector`` rows."""
+
+    __tablename__ = "search_documents"
+    __table_args__ = (UniqueConstraint("generation_id", "slug"),
+                      Index("ix_search_documents_changes", "generation_id", "change"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("search_generations.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(200))
+    change: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    article: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # None: SQL NULL, not JSON null
+    chunks: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+
+
+class SearchVector(Base):
+    """One document's vectors of one dense retriever: float32 rows, and the chunk each row belongs to."""
+
+    __tablename__ = "search_vectors"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("search_documents.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    backend: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    owners: Mapped[bytes] = mapped_column(LargeBinary)  # int32 chunk ordinal per row
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # float32, rows x dim

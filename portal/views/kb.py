@@ -40,14 +40,16 @@ def possible_duplicates(draft: knowledge.ArticleDraft, exclude: str | None = Non
     return [hit for hit in hits if hit.slug != exclude and hit.semantic >= threshold]
 
 
-def update_search_index(article: Article) -> None:
-    """Put the article's saved state in the search index; on failure the text is safe and a rebuild fixes it."""
-    try:
-        get_search().update_article(article)
-    except Exception:  # the database already holds the change; never lose it because of the index
-        current_app.logger.exception("index update failed for %s", article.slug)
-        flash(_("Saved, but the search index could not be updated; it will be fixed by `flask index build`."),
-              "error")
+def index_article(article: Article) -> None:
+    """Write the article's search document in this transaction (before the commit): a published article
+    is searchable from the commit on, an archived one no longer. Raises ``IndexUpdateFailed`` (a
+    DomainError: the caller rolls back and says so) when the index cannot be updated."""
+    get_search().stage_article(get_session(), article)
+
+
+def show_in_search() -> None:
+    """After the commit: this process applies its own change now (the others within a poll)."""
+    get_search().follow(wait=True)
 
 
 def render_editor(draft: knowledge.ArticleDraft, article: Article | None = None, ticket: Ticket | None = None,
@@ -126,12 +128,13 @@ def append(slug: str):
     try:
         # Appending adds a section and changes nothing anyone is editing, so it applies to the current version.
         knowledge.append_solution(session, article, ticket, current_user, article.version)
+        index_article(article)
     except DomainError as exc:
         session.rollback()
         flash(translated(exc), "error")
         return redirect(url_for("kb.promote", ticket_id=ticket.id))
     session.commit()
-    update_search_index(article)
+    show_in_search()
     flash(_("The solution was added to “%(title)s”.", title=article.title), "success")
     return redirect(url_for("kb.edit", slug=article.slug))
 
@@ -154,6 +157,8 @@ def edit(slug: str):
             return render_editor(draft, article=article)
         revision = knowledge.edit_article(session, article, current_user, draft, request.form.get("version"),
                                           request.form.get("note", ""))
+        if revision is not None:
+            index_article(article)
         session.commit()
     except DomainError as exc:
         session.rollback()
@@ -167,8 +172,7 @@ def edit(slug: str):
         flash(_("Nothing changed."), "info")
     else:
         flash(_("Saved as revision %(number)d.", number=revision.number), "success")
-        if article.status == "published":
-            update_search_index(article)
+        show_in_search()
     return redirect(url_for("kb.edit", slug=slug))
 
 
@@ -181,6 +185,7 @@ def change_state(slug: str):
     try:
         knowledge.change_state(session, article, current_user, request.form.get("action", ""),
                                request.form.get("version"), request.form.get("comment", ""))
+        index_article(article)
     except NotAllowed:
         session.rollback()
         raise
@@ -190,7 +195,7 @@ def change_state(slug: str):
         return redirect(url_for("kb.edit", slug=slug) if knowledge.can_edit(current_user, article)
                         else url_for("public.article", slug=slug)), 303
     session.commit()
-    update_search_index(article)
+    show_in_search()
     messages = {"review": _("Submitted for review."), "published": _("Published: it is searchable now."),
                 "draft": _("The article is a draft again."), "archived": _("Archived: it is no longer searchable.")}
     flash(messages[article.status], "success")
@@ -223,13 +228,13 @@ def restore(slug: str):
     try:
         revision = knowledge.restore_revision(session, article, current_user, request.form.get("number"),
                                               request.form.get("version"))
+        index_article(article)
     except DomainError as exc:
         session.rollback()
         flash(translated(exc), "error")
         return redirect(url_for("kb.history", slug=slug)), 303
     session.commit()
-    if article.status == "published":
-        update_search_index(article)
+    show_in_search()
     flash(_("Restored as revision %(number)d.", number=revision.number), "success")
     return redirect(url_for("kb.history", slug=slug))
 
