@@ -337,7 +337,7 @@ def run_size(chunks: int, ranking_name: str) -> dict:
     def publish(search) -> dict:
         """Publish one new article as the portal does (its row and its search rows in one transaction) and
         time until the running server's `/api/search` finds it; then archive it the same way."""
-        from portal.domain.articles import import_articles
+        from portal.domain.articles import import_articles, to_document
         from portal.domain.models import Article as ArticleRow
         from portal.search import get_search
 
@@ -362,6 +362,7 @@ def run_size(chunks: int, ranking_name: str) -> dict:
             started = time.perf_counter()
             row = session.scalar(select(ArticleRow).where(ArticleRow.slug == new.slug))
             row.status = "archived"
+            row.content_hash = to_document(row).content_hash()
             get_search().stage_article(session, row)
             session.commit()
             removed_ms = (time.perf_counter() - started) * 1000

@@ -78,7 +78,7 @@ class Calibration:
 
     @property
     def stamp(self) -> str:
-        """Identifies this fit (part of an index's fingerprint: a re-fit makes ``flask index build`` rebuild)."""
+        """Identifies this fit (part of a snapshot file's fingerprint)."""
         import hashlib
 
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]

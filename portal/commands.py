@@ -8,15 +8,14 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 from flask import Flask, current_app
-from sqlalchemy import select
 
 from indexer import ArticleFormatError
 
 from .db import get_session
 from .domain import articles as article_service
 from .domain import users as user_service
-from .domain.errors import DomainError, Invalid
-from .domain.models import Article, Role
+from .domain.errors import Invalid
+from .domain.models import Role
 from .search import get_search
 
 
@@ -43,12 +42,10 @@ def kb_import(directory: Path | None, overwrite: bool) -> None:
         report = article_service.import_directory(session, directory, overwrite=overwrite)
     except ArticleFormatError as exc:
         raise click.ClickException(str(exc)) from None
-    changed = report.created + report.updated + report.overwritten
-    try:  # once there is an index, imported articles are searchable from the same commit on
-        get_search().stage_articles(session, list(session.scalars(select(Article).where(Article.slug.in_(changed)))))
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from None
     session.commit()
+    # Once there is an index, what changed is embedded into it now, a group of articles per commit (the
+    # models never run inside the import's transaction, which would hold the database's write lock).
+    indexed = get_search().sync(session) if report.created or report.updated or report.overwritten else False
     summary = (f"Imported {directory}: {len(report.created)} new, {len(report.updated)} updated, "
                f"{len(report.unchanged)} unchanged")
     if report.kept:
@@ -56,6 +53,8 @@ def kb_import(directory: Path | None, overwrite: bool) -> None:
                     f"`flask kb import --overwrite` would replace them with the files)")
     if report.overwritten:
         summary += f", overwrote {len(report.overwritten)} edited in the portal ({_some(report.overwritten)})"
+    if indexed:
+        summary += "; the search index is up to date"
     click.echo(summary + ".")
 
 
@@ -88,11 +87,17 @@ def index_build(force: bool, quiet: bool) -> None:
     generation is built beside the active one and replaces it in one step. A build that was stopped goes
     on where it stopped. Publishing meanwhile is safe.
     """
+    from sqlalchemy.exc import IntegrityError
+
     search, session = get_search(), get_session()
     if not force and search.is_current(session):
         click.echo("Index up to date.")
         return
-    info = search.rebuild(session, progress=not quiet, force=force)
+    try:
+        info = search.rebuild(session, progress=not quiet, force=force)
+    except IntegrityError:
+        raise click.ClickException("Another `flask index build` is writing the same index; run one at a time "
+                                   "(this one stopped; what both wrote is kept).") from None
     models = ", ".join(f"{backend} / {field['model']}" for backend, field in info["fields"].items()) or "no model"
     click.echo(f"Indexed {info['articles']} articles with the {info['ranking']} ranking ({models}); "
                f"generation {info['generation']}, change {info['last_change']}; snapshot {info['snapshot']}.")

@@ -33,7 +33,10 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets foreign keys on (PostgreSQL has them always) and the WAL."""
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    sqlite = url.startswith("sqlite")
+    # SQLite lets one writer at a time in; the others wait up to 30 s (a publish embeds outside the lock,
+    # so a wait is short) instead of pysqlite's 5 s.
+    engine = create_engine(url, pool_pre_ping=not sqlite, connect_args={"timeout": 30} if sqlite else {})
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     return engine

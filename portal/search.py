@@ -21,6 +21,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_request_context
 from flask_babel import get_locale
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import indexer
@@ -37,7 +38,10 @@ from .domain.errors import N_, DomainError
 from .domain.models import Article, SearchDocument, SearchGeneration, User
 
 POLL_SECONDS = 0.25  # a search looks for other processes' changes at most this often
-FINAL_PASS = 20  # a rebuild switches over (holding the change lock) once at most this many articles differ
+CATCH_UP_PAGE = 200  # changed documents read and applied at a time (searches run between pages)
+RETRY_SECONDS = 30.0  # a generation that failed to load is tried again after this long
+FINAL_PASS = 20  # a build's last pass (holding the change lock) once at most this many articles differ
+MAX_PASSES = 5  # passes without the lock before the last one, whatever is left
 log = logging.getLogger(__name__)
 
 
@@ -82,6 +86,7 @@ class SearchService:
         self._loading = threading.Lock()  # one load at a time
         self._reloading: threading.Thread | None = None
         self.last_load: dict = {}  # how the index in memory was last loaded: from where, in how many seconds
+        self._failure: dict | None = None  # the last failed reload: generation, when, why
 
     @property
     def embedders(self) -> dict[str, indexer.Embedder]:
@@ -113,6 +118,7 @@ class SearchService:
 
         ``wait``: check now, and wait for a catch-up another thread is doing (after this process's own
         publish); otherwise at most every ``POLL_SECONDS``, and never blocking a search on another's.
+        A failure is logged and the index in memory keeps serving (the next poll tries again).
         """
         if self._index is None:
             return
@@ -122,24 +128,32 @@ class SearchService:
             return
         try:
             self._checked = time.monotonic()
-            with self.sessions() as session:
-                now = search_index.position(session)
-                if now.generation != self._generation:
-                    self._reload_in_background()
-                    return
-                if now.change <= self._applied:
-                    return
-                generation = search_index.generation_by_uid(session, self._generation)
-                changes = search_index.changes_since(session, generation, self._applied) if generation else []
-            with self._lock:
-                for _, slug, prepared in changes:
-                    if prepared is None:
-                        self._index.remove(slug)
-                    else:
-                        self._index.upsert(prepared)
-                self._applied = max([now.change, *(change for change, _, _ in changes)])
+            self._catch_up()
+        except (SQLAlchemyError, ValueError) as exc:
+            log.error("search index catch-up failed (serving what is in memory): %s", exc)
         finally:
             self._following.release()
+
+    def _catch_up(self) -> None:
+        with self.sessions() as session:
+            now = search_index.position(session)
+            if now.generation != self._generation or now.change < self._applied:  # a rebuild, or a restore
+                self._reload_in_background(now.generation)
+                return
+            generation = search_index.generation_by_uid(session, self._generation)
+            last, after = self._applied, 0
+            while now.change > self._applied and generation is not None:
+                page = search_index.changes_since(session, generation, last, after, CATCH_UP_PAGE)
+                with self._lock:  # a page at a time: searches run between pages
+                    for document, prepared in page:
+                        if prepared is None:
+                            self._index.remove(document.slug)
+                        else:
+                            self._index.upsert(prepared)
+                if len(page) < CATCH_UP_PAGE:
+                    self._applied = max([now.change, *(document.change for document, _ in page)])
+                    return
+                last, after = page[-1][0].change, page[-1][0].id
 
     def _load(self) -> tuple[KnowledgeIndex, str, int]:
         """The active generation as an index (from the snapshot when it holds it, else from the database),
@@ -202,14 +216,17 @@ class SearchService:
     def _write_snapshot(self, index: KnowledgeIndex, generation: str, change: int) -> None:
         """Save the index as the snapshot (a cache: a failure is logged, nothing else)."""
         index.meta["source"] = {"generation": generation, "change": change}
-        try:
-            with self._lock:
-                index.save(self.snapshot_path)
+        try:  # not installed yet: no search uses it, no lock needed
+            index.save(self.snapshot_path)
         except OSError as exc:
             log.warning("search snapshot %s not written: %s", self.snapshot_path, exc)
 
-    def _reload_in_background(self) -> None:
-        """Load the newly active generation; the old one keeps serving meanwhile."""
+    def _reload_in_background(self, generation: str | None) -> None:
+        """Load the newly active generation; the old one keeps serving meanwhile. A generation that failed
+        to load is tried again only after ``RETRY_SECONDS`` (``health()`` shows why)."""
+        failed = self._failure
+        if failed and failed["generation"] == generation and time.monotonic() - failed["at"] < RETRY_SECONDS:
+            return
         if self._reloading is not None and self._reloading.is_alive():
             return
 
@@ -217,8 +234,10 @@ class SearchService:
             try:
                 with self._loading:
                     self._install(*self._load())
-            except (SearchUnavailable, OSError, ValueError) as exc:
-                log.error("search index reload failed: %s", exc)
+                self._failure = None
+            except Exception as exc:  # a thread of its own: whatever it was, log it and keep serving
+                log.error("search index reload failed (serving the previous one): %s", exc)
+                self._failure = {"generation": generation, "at": time.monotonic(), "error": str(exc)}
 
         self._reloading = threading.Thread(target=reload, name="mesa-index-reload", daemon=True)
         self._reloading.start()
@@ -276,40 +295,58 @@ class SearchService:
         """Write these articles' search documents in the caller's transaction, before it commits: a published
         article's chunks and vectors, or the mark that it is out of search. Returns how many changed.
 
-        The models run first; then the change number is taken, which holds the change lock until the
-        commit. Before the first build there is no generation, and nothing to write (the build reads the
-        articles). Raises ``IndexUpdateFailed`` when the configured models cannot embed for the active
-        index (the caller rolls back: a published article is always searchable).
+        The models run first, before the caller's changes are flushed (so no lock is held meanwhile); then
+        the change number is taken, which holds the change lock until the commit. If a rebuild switched
+        generations in between, the articles are embedded again for the new one. Before the first build
+        there is nothing to write: the build reads the articles. Raises ``IndexUpdateFailed`` when the
+        configured models cannot embed for the active index (the caller rolls back: a published article is
+        always searchable).
         """
-        generation = search_index.active_generation(session)
-        if generation is None or not articles:
+        if not articles:
             return 0
+        with session.no_autoflush:
+            generation = search_index.active_generation(session)
+            work = self._document_changes(session, generation, articles) if generation is not None else None
+        change = search_index.next_change(session)
+        current = search_index.active_generation(session)
+        if current is None:
+            return 0
+        if generation is None or current.id != generation.id:
+            work = self._document_changes(session, current, articles)
+        prepared, removed = work
+        for item in prepared:
+            search_index.write_document(session, current, item.slug, item, change)
+        for slug in removed:
+            search_index.write_document(session, current, slug, None, change)
+        return len(prepared) + len(removed)
+
+    def stage_article(self, session: Session, article: Article) -> bool:
+        """``stage_articles`` for one article."""
+        return self.stage_articles(session, [article]) > 0
+
+    def _document_changes(self, session: Session, generation: SearchGeneration,
+                          articles: list[Article]) -> tuple[list[indexer.PreparedArticle], list[str]]:
+        """The documents to write for these articles (embedded now) and the slugs to take out."""
         held = dict(session.execute(select(SearchDocument.slug, SearchDocument.content_hash).where(
             SearchDocument.generation_id == generation.id,
             SearchDocument.slug.in_([a.slug for a in articles]))).all())
         publish = [a for a in articles if a.status == "published" and held.get(a.slug) != a.content_hash]
-        remove = [a.slug for a in articles if a.status != "published" and held.get(a.slug)]
-        if not publish and not remove:
-            return 0
+        removed = [a.slug for a in articles if a.status != "published" and held.get(a.slug)]
         try:
-            self._check_generation(generation)
-            prepared = [p for group in prepare_articles([to_document(a) for a in publish], self.ranking,
-                                                        self.embedders, generation.max_chars) for p in group]
+            if publish:
+                self._check_generation(generation)
+            return self._prepare([to_document(a) for a in publish], generation), removed
         except (SearchUnavailable, OSError, RuntimeError, ValueError) as exc:
             log.error("search documents of %s not written: %s", ", ".join(a.slug for a in articles), exc)
             raise IndexUpdateFailed(N_("The search index could not be updated (%(reason)s), so nothing was "
                                        "saved. Try again, or ask an admin to run `flask index build`."),
                                     reason=str(exc)) from None
-        change = search_index.next_change(session)
-        for item in prepared:
-            search_index.write_document(session, generation, item.slug, item, change)
-        for slug in remove:
-            search_index.write_document(session, generation, slug, None, change)
-        return len(prepared) + len(remove)
 
-    def stage_article(self, session: Session, article: Article) -> bool:
-        """``stage_articles`` for one article."""
-        return self.stage_articles(session, [article]) > 0
+    def _prepare(self, documents: list[indexer.Article], generation: SearchGeneration) -> list[indexer.PreparedArticle]:
+        if not documents:
+            return []
+        return [p for group in prepare_articles(documents, self.ranking, self.embedders, generation.max_chars)
+                for p in group]
 
     def is_current(self, session: Session) -> bool:
         """Whether the active generation was made with the configured models and holds exactly the
@@ -325,32 +362,37 @@ class SearchService:
         return indexer.ranking_signature(self.ranking.name,
                                          {f.backend: self.embedders[f.backend].model for f in self.ranking.dense})
 
+    def sync(self, session: Session, progress: bool = False) -> bool:
+        """Embed into the active generation only the articles that differ from it; False when there is no
+        active generation with the configured models (then a ``rebuild`` is needed)."""
+        active = search_index.active_generation(session)
+        if active is None or not self._matches(active):
+            return False
+        self._fill(session, active, progress, numbered=True)
+        self._final_pass(session, active)
+        session.commit()
+        return True
+
     def rebuild(self, session: Session, progress: bool = False, force: bool = True, load: bool = True) -> dict:
         """Bring the database's index in step with the published articles and the configured models.
 
         When the active generation has the configured models (and not ``force``), only the articles that
-        differ are embedded. Otherwise a new generation is built beside the active one (a stopped build
-        of the same models goes on where it stopped), and made active in one step once it holds every
-        published article: publishes meanwhile go to the active generation, and the last pass, holding
-        the change lock, adds whatever they changed. ``load``: then load the index into this process (and
-        write the snapshot other processes start from). Returns ``info()``.
+        differ are embedded (``sync``). Otherwise a new generation is built beside the active one (a
+        stopped build of the same models goes on where it stopped), and made active in one step once it
+        holds every published article: publishes meanwhile go to the active generation, and the last pass,
+        holding the change lock, adds whatever they changed. ``load``: then load the index into this
+        process (and write the snapshot other processes start from). Returns ``info()``.
         """
         started = time.perf_counter()
-        active = search_index.active_generation(session)
-        if active is not None and not force and self._matches(active):
-            self._embed_difference(session, active, progress, lock=True)
-            session.commit()
-        else:
+        if force or not self.sync(session, progress):
             generation, _ = search_index.start_generation(
                 session, self.ranking.name, self._signature(),
                 {f.backend: {"model": self.embedders[f.backend].model, "dim": self.embedders[f.backend].dim,
                              "unit": f.unit} for f in self.ranking.dense},
                 DEFAULT_MAX_CHARS)
             session.commit()
-            while len(search_index.difference(session, generation)) > FINAL_PASS:
-                self._embed_difference(session, generation, progress, lock=False)
-            search_index.next_change(session)  # the change lock, until the switch is committed
-            self._embed_difference(session, generation, progress=False, lock=False, commit=False)
+            self._fill(session, generation, progress, numbered=False)
+            self._final_pass(session, generation)
             replaced = search_index.activate(session, generation, round(time.perf_counter() - started, 3))
             session.commit()
             search_index.drop_generations(session, replaced)
@@ -360,37 +402,63 @@ class SearchService:
                 self._install(*self._load())
         return self.info(session)
 
-    def _embed_difference(self, session: Session, generation: SearchGeneration, progress: bool, lock: bool,
-                          commit: bool = True) -> None:
-        """Write the documents a generation lacks and mark the ones it should not hold, a group at a time
-        (each group committed when ``commit``: a stopped build keeps what it did). ``lock``: each group
-        takes a change number (the active generation, followed by other processes)."""
-        diff = search_index.difference(session, generation)
-        bar = None
-        if progress and diff.stale:
-            from tqdm import tqdm
+    def _fill(self, session: Session, generation: SearchGeneration, progress: bool, numbered: bool) -> None:
+        """Passes without the change lock until at most ``FINAL_PASS`` articles differ (or ``MAX_PASSES``):
+        each writes the documents the generation lacks, a group at a time, each group committed (a stopped
+        build keeps what it did), and marks the ones it should not hold. ``numbered``: each group takes a
+        change number (the active generation, which other processes follow), and only writes the articles
+        still in the version it embedded (an edit committed meanwhile is newer)."""
+        for _ in range(MAX_PASSES):
+            diff = search_index.difference(session, generation)
+            if len(diff) <= FINAL_PASS:
+                return
+            bar = None
+            if progress and diff.stale:
+                from tqdm import tqdm
 
-            bar = tqdm(total=len(diff.stale), desc=f"Embedding articles ({self.ranking.name})", unit="article")
-        change = search_index.position(session).change
-        for group in prepare_articles(search_index.published_documents(session, diff.stale), self.ranking,
-                                      self.embedders, generation.max_chars):
-            if lock:
-                change = search_index.next_change(session)
-            for item in group:
-                search_index.write_document(session, generation, item.slug, item, change)
-            if commit:
+                bar = tqdm(total=len(diff.stale), desc=f"Embedding articles ({self.ranking.name})", unit="article")
+            for group in prepare_articles(search_index.published_documents(session, diff.stale), self.ranking,
+                                          self.embedders, generation.max_chars):
+                self._write(session, generation, group, [], numbered)
                 session.commit()
+                if bar is not None:
+                    bar.update(len(group))
             if bar is not None:
-                bar.update(len(group))
-        if bar is not None:
-            bar.close()
-        if diff.gone:
-            if lock:
-                change = search_index.next_change(session)
-            for slug in diff.gone:
-                search_index.write_document(session, generation, slug, None, change)
-            if commit:
-                session.commit()
+                bar.close()
+            self._write(session, generation, [], diff.gone, numbered)
+            session.commit()
+
+    def _final_pass(self, session: Session, generation: SearchGeneration) -> None:
+        """The last pass, left uncommitted for the caller: what still differs is embedded, then the change
+        lock is taken and the difference read again, exact now; what changed between the two is embedded
+        under the lock (rarely anything)."""
+        early = {p.slug: p for p in self._prepare(
+            list(search_index.published_documents(session, search_index.difference(session, generation).stale)),
+            generation)}
+        search_index.next_change(session)
+        diff = search_index.difference(session, generation)
+        current = search_index.published_hashes(session, diff.stale)
+        ready = [early[slug] for slug in diff.stale
+                 if slug in early and early[slug].article.content_hash() == current.get(slug)]
+        late = [slug for slug in diff.stale if slug not in {p.slug for p in ready}]
+        ready += self._prepare(list(search_index.published_documents(session, late)), generation)
+        self._write(session, generation, ready, diff.gone, numbered=False)
+
+    def _write(self, session: Session, generation: SearchGeneration, prepared: list[indexer.PreparedArticle],
+               gone: list[str], numbered: bool) -> None:
+        """Write documents and take-out marks; ``numbered``: under a change number of their own, and only
+        those still as they were when embedded (or still not published)."""
+        if not prepared and not gone:
+            return
+        change = search_index.next_change(session) if numbered else search_index.position(session).change
+        if numbered:
+            current = search_index.published_hashes(session, [p.slug for p in prepared] + gone)
+            prepared = [p for p in prepared if current.get(p.slug) == p.article.content_hash()]
+            gone = [slug for slug in gone if slug not in current]
+        for item in prepared:
+            search_index.write_document(session, generation, item.slug, item, change)
+        for slug in gone:
+            search_index.write_document(session, generation, slug, None, change)
 
     def info(self, session: Session) -> dict:
         """What the database's active index holds, and what this process has in memory."""
@@ -416,8 +484,12 @@ class SearchService:
         }
 
     def health(self) -> dict:
-        """For /healthz: whether this process has the index in memory, its generation and change."""
-        return {"loaded": self._index is not None, "generation": self._generation, "change": self._applied}
+        """For /healthz: whether this process has the index in memory, its generation and change, and the
+        last failed reload (if any)."""
+        health = {"loaded": self._index is not None, "generation": self._generation, "change": self._applied}
+        if self._failure is not None:
+            health["reload_error"] = self._failure["error"]
+        return health
 
 
 def counts_as_answer(hit: indexer.SearchHit, threshold: float | None) -> bool:

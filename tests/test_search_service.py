@@ -240,3 +240,74 @@ def test_a_worker_killed_in_the_middle_of_a_publish_leaves_everything_consistent
         set_status(seeded_app, "mailbox-full", "archived")  # and the next publish goes through
         service.follow(wait=True)
         assert "mailbox-full" not in service.index().articles
+
+
+def edit_body(app, slug, extra, stage=True):
+    """Change an article's text (and its content hash) as an edit does."""
+    from portal.domain.articles import to_document
+
+    with app.app_context():
+        session = get_session()
+        article = session.scalar(select(Article).where(Article.slug == slug))
+        article.body += f"\n\n{extra}\n"
+        article.content_hash = to_document(article).content_hash()
+        if stage:
+            app.extensions["mesa_search"].stage_article(session, article)
+        session.commit()
+        return article.content_hash
+
+
+def held_hash(app, slug):
+    with app.app_context():
+        session = get_session()
+        return search_index.indexed_hashes(session, search_index.active_generation(session)).get(slug)
+
+
+def test_a_publish_while_a_rebuild_switches_lands_in_the_new_generation(seeded_app, monkeypatch):
+    import portal.search
+
+    real = portal.search.prepare_articles
+    rebuilt = []
+
+    def rebuild_meanwhile(documents, *args, **kwargs):
+        documents = list(documents)
+        if not rebuilt and [d.slug for d in documents] == ["mailbox-full"]:  # the publish is embedding
+            rebuilt.append(True)
+            with seeded_app.app_context():
+                seeded_app.extensions["mesa_search"].rebuild(get_session(), force=True, load=False)
+        return real(documents, *args, **kwargs)
+
+    monkeypatch.setattr(portal.search, "prepare_articles", rebuild_meanwhile)
+    with seeded_app.app_context():
+        old = search_index.active_generation(get_session()).uid
+    expected = edit_body(seeded_app, "mailbox-full", "Ask IT for a larger mailbox if archiving is not enough.")
+    assert rebuilt
+    with seeded_app.app_context():
+        session = get_session()
+        assert search_index.active_generation(session).uid != old
+        assert not search_index.difference(session, search_index.active_generation(session))
+    assert held_hash(seeded_app, "mailbox-full") == expected
+
+
+def test_an_index_build_never_writes_an_older_version_over_an_edit_made_meanwhile(seeded_app, monkeypatch):
+    import portal.search
+
+    for slug in ("mailbox-full", "print-queue-stuck", "vpn-connect-from-home"):
+        edit_body(seeded_app, slug, "A line the index has not seen.", stage=False)  # what a build will embed
+    real = portal.search.prepare_articles
+    newer = []
+
+    def edit_meanwhile(documents, *args, **kwargs):
+        for group in real(documents, *args, **kwargs):
+            if not newer and any(p.slug == "mailbox-full" for p in group):  # embedded; now someone edits it
+                newer.append(None)  # (the edit's own embedding comes through here too)
+                newer[0] = edit_body(seeded_app, "mailbox-full", "Newer advice, published meanwhile.")
+            yield group
+
+    monkeypatch.setattr(portal.search, "prepare_articles", edit_meanwhile)
+    monkeypatch.setattr(portal.search, "FINAL_PASS", 0)
+    with seeded_app.app_context():
+        session = get_session()
+        assert seeded_app.extensions["mesa_search"].sync(session)
+        assert newer and not search_index.difference(session, search_index.active_generation(session))
+    assert held_hash(seeded_app, "mailbox-full") == newer[0]

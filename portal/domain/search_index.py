@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 import indexer
@@ -134,6 +134,15 @@ def difference(session: Session, generation: SearchGeneration) -> Difference:
                       sorted(slug for slug in held if slug not in published))
 
 
+def published_hashes(session: Session, slugs: list[str]) -> dict[str, str]:
+    """slug -> content hash of those of these articles that are published now."""
+    found: dict[str, str] = {}
+    for start in range(0, len(slugs), PAGE):
+        found.update(session.execute(select(Article.slug, Article.content_hash).where(
+            Article.slug.in_(slugs[start:start + PAGE]), Article.status == "published")).all())
+    return found
+
+
 def published_documents(session: Session, slugs: list[str]) -> Iterator[indexer.Article]:
     """The index form of these published articles, read a page at a time."""
     for start in range(0, len(slugs), PAGE):
@@ -151,11 +160,12 @@ def start_generation(session: Session, ranking: str, signature: str, fields: dic
     """A generation to build: an unfinished one for the same models (a build that was stopped goes on
     where it was), else a new one; older unfinished ones are dropped. Returns it and whether it resumes."""
     resumed = None
-    for building in session.scalars(select(SearchGeneration).where(SearchGeneration.status == "building")
+    for building in session.scalars(select(SearchGeneration).where(SearchGeneration.status != "active")
                                     .order_by(SearchGeneration.id.desc())):
-        if resumed is None and building.signature == signature and building.max_chars == max_chars:
+        if (resumed is None and building.status == "building" and building.signature == signature
+                and building.max_chars == max_chars):
             resumed = building
-        else:
+        else:  # another build's, or a retired one a killed build did not get to delete
             drop_generations(session, [building.id])
     if resumed is not None:
         return resumed, True
@@ -195,8 +205,6 @@ def drop_generations(session: Session, ids: Iterable[int]) -> None:
 
 def vector_counts(session: Session, generation: SearchGeneration) -> dict[str, int]:
     """backend -> how many vectors the generation holds (lets a large store be quantised once, when full)."""
-    from sqlalchemy import func
-
     return dict(session.execute(select(SearchVector.backend, func.sum(SearchVector.rows))
                                 .join(SearchDocument, SearchDocument.id == SearchVector.document_id)
                                 .where(SearchDocument.generation_id == generation.id)
@@ -207,42 +215,51 @@ def read_documents(session: Session, generation: SearchGeneration) -> Iterator[P
     """Every article the generation holds, with its chunks and vectors, a page at a time (by id)."""
     after = 0
     while True:
-        documents = list(session.scalars(select(SearchDocument).where(
-            SearchDocument.generation_id == generation.id, SearchDocument.article.is_not(None),
-            SearchDocument.id > after).order_by(SearchDocument.id).limit(PAGE)))
+        page = (select(SearchDocument.id).where(SearchDocument.generation_id == generation.id,
+                                                SearchDocument.article.is_not(None), SearchDocument.id > after)
+                .order_by(SearchDocument.id).limit(PAGE))
+        documents = _with_vectors(session, generation, SearchDocument.id.in_(page))
         if not documents:
             return
-        yield from _prepared(session, generation, documents)
-        after = documents[-1].id
-        session.expunge_all()  # what was read is in the index now: let it go
+        yield from (prepared for _, prepared in documents)
+        after = max(document.id for document, _ in documents)
 
 
-def changes_since(session: Session, generation: SearchGeneration,
-                  change: int) -> list[tuple[int, str, PreparedArticle | None]]:
-    """(change, slug, document or None when taken out) of the generation's rows written after ``change``,
-    in change order."""
-    documents = list(session.scalars(select(SearchDocument).where(
-        SearchDocument.generation_id == generation.id, SearchDocument.change > change)
-        .order_by(SearchDocument.change, SearchDocument.id)))
-    held = {p.slug: p for p in _prepared(session, generation, [d for d in documents if d.article is not None])}
-    return [(d.change, d.slug, held.get(d.slug)) for d in documents]
+def changes_since(session: Session, generation: SearchGeneration, change: int, after_id: int = 0,
+                  limit: int = PAGE) -> list[tuple[SearchDocument, PreparedArticle | None]]:
+    """The generation's rows written after change ``change`` (and, within it, after row ``after_id``), at most
+    ``limit``, in (change, id) order: each with its document, or None when the article was taken out."""
+    page = (select(SearchDocument.id).where(SearchDocument.generation_id == generation.id,
+                                            tuple_(SearchDocument.change, SearchDocument.id) > tuple_(change, after_id))
+            .order_by(SearchDocument.change, SearchDocument.id).limit(limit))
+    return [(document, prepared) for document, prepared in _with_vectors(session, generation,
+                                                                          SearchDocument.id.in_(page))]
 
 
-def _prepared(session: Session, generation: SearchGeneration,
-              documents: list[SearchDocument]) -> Iterator[PreparedArticle]:
-    if not documents:
-        return
+def _with_vectors(session: Session, generation: SearchGeneration,
+                  which) -> list[tuple[SearchDocument, PreparedArticle | None]]:
+    """The documents ``which`` selects with their vectors, read in one statement (so a document and its
+    vectors are always of the same version), in (change, id) order; None for a taken-out article."""
     dims = {backend: int(field["dim"]) for backend, field in generation.fields.items()}
-    vectors: dict[int, dict[str, SearchVector]] = {}
-    for row in session.scalars(select(SearchVector).where(SearchVector.document_id.in_([d.id for d in documents]))):
-        vectors.setdefault(row.document_id, {})[row.backend] = row
-    for document in documents:
-        rows = vectors.get(document.id, {})
+    rows = session.execute(select(SearchDocument, SearchVector)
+                           .outerjoin(SearchVector, SearchVector.document_id == SearchDocument.id)
+                           .where(which).order_by(SearchDocument.change, SearchDocument.id)).all()
+    grouped: dict[int, tuple[SearchDocument, dict[str, SearchVector]]] = {}
+    for document, vector in rows:
+        vectors = grouped.setdefault(document.id, (document, {}))[1]
+        if vector is not None:
+            vectors[vector.backend] = vector
+    result = []
+    for document, vectors in grouped.values():
+        if document.article is None:
+            result.append((document, None))
+            continue
         prepared = PreparedArticle(indexer.Article(**document.article), [Chunk(**c) for c in document.chunks])
         for backend, dim in dims.items():
-            row = rows.get(backend)
+            row = vectors.get(backend)
             if row is None:
                 raise ValueError(f"search document {document.slug} has no {backend} vectors")
             prepared.vectors[backend] = np.frombuffer(row.data, np.float32).reshape(row.rows, dim)
             prepared.owners[backend] = np.frombuffer(row.owners, np.int32)
-        yield prepared
+        result.append((document, prepared))
+    return result
