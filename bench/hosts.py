@@ -15,8 +15,8 @@ transaction). Measured, on SQLite by default or on the PostgreSQL at ``--databas
 - **kill -9 of a build**: a `flask index build --force` is killed part-way; searches go on with the active
   generation, and the next build goes on where the killed one stopped (how many articles it kept is shown).
 
-The knowledge base is the starter KB plus the benchmark packs' articles, so a build lasts long enough to be
-interrupted. Traffic goes to 127.0.0.1 only; every wait is bounded.
+The knowledge base is the starter KB plus ``--pack-articles`` of the benchmark packs' articles (both
+languages), so a build lasts long enough to be interrupted. Traffic goes to 127.0.0.1 only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -46,14 +47,16 @@ PACKS = ROOT / "bench" / "packs"
 FOUND_WITHIN_S = 30  # a publish not found by then counts as lost
 
 
-def knowledge_base() -> list[Article]:
+def knowledge_base(pack_articles: int) -> list[Article]:
+    """The starter KB's published articles and the first ``pack_articles`` of the benchmark packs'."""
     articles = [a for a in read_articles(ROOT / "articles") if a.status == "published"]
+    extra = []
     for pack in sorted(PACKS.iterdir()):
         if (pack / "articles").is_dir():
             for article in read_articles(pack):
                 article.slug = f"{pack.name}-{article.slug}"[:200]
-                articles.append(article)
-    return articles
+                extra.append(article)
+    return articles + extra[::max(1, len(extra) // max(1, pack_articles))][:pack_articles]
 
 
 def new_article(number: int, tag: str) -> Article:
@@ -180,7 +183,7 @@ KILL_MID_PUBLISH = textwrap.dedent("""
 """)
 
 
-def run(url: str | None, ranking: str, publishes: int) -> dict:
+def run(url: str | None, ranking: str, publishes: int, pack_articles: int) -> dict:
     from portal.db import get_session, upgrade_database
     from portal.domain.articles import import_articles
     from portal.search import get_search
@@ -192,18 +195,21 @@ def run(url: str | None, ranking: str, publishes: int) -> dict:
     upgrade_database(app)
     with app.app_context():
         session = get_session()
-        import_articles(session, knowledge_base())
+        import_articles(session, knowledge_base(pack_articles))
         session.commit()
         started = time.perf_counter()
         get_search().rebuild(session, force=True, load=False)
         first_build_s = time.perf_counter() - started
-    results: dict = {"database": url.split(":", 1)[0], "ranking": ranking, "first_build_s": round(first_build_s, 1)}
+    results: dict = {"database": url.split(":", 1)[0].split("+")[0], "ranking": ranking,
+                     "articles": len(knowledge_base(pack_articles)), "first_build_s": round(first_build_s, 1)}
     server = Server(host_b, url, ranking)
     try:
         # 1. publish on host A, found by host B
         latencies, lost = [], []
+        rng = random.Random(5)
         for number in range(publishes):
             article = new_article(number, "pub")
+            time.sleep(rng.uniform(0, 0.5))  # publishes come at any moment, not in step with host B's polls
             seconds = server.wait_for(article, publish(app, article))
             (latencies.append(seconds * 1000) if seconds is not None else lost.append(article.slug))
         results["publish_found_ms"] = {"p50": round(statistics.median(latencies), 1),
@@ -246,6 +252,7 @@ def run(url: str | None, ranking: str, publishes: int) -> dict:
         while kept < 50 and time.time() < deadline and build.poll() is None:  # until it has committed some
             time.sleep(1.0)
             kept = building_articles(app)
+        killed_part_way = build.poll() is None
         build.send_signal(signal.SIGKILL)
         build.wait(timeout=60)
         kept = building_articles(app)
@@ -255,7 +262,8 @@ def run(url: str | None, ranking: str, publishes: int) -> dict:
         resumed = flask(builder, url, ranking, "index", "build", "--force", "--quiet", stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True)
         output = resumed.communicate(timeout=1800)[0]
-        results["kill_build"] = {"active_unchanged": after_kill["generation"] == before,
+        results["kill_build"] = {"killed_part_way": killed_part_way,
+                                 "active_unchanged": after_kill["generation"] == before,
                                  "searches_went_on": "bench-pub-000" in still,
                                  "articles_kept_by_the_killed_build": kept,
                                  "resumed_build_s": round(time.perf_counter() - started, 1),
@@ -288,9 +296,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a PostgreSQL URL (default: a SQLite file; MESA_TEST_DATABASE_URL when set)")
     parser.add_argument("--ranking", default=DEFAULT_RANKING)
     parser.add_argument("--publishes", type=int, default=50)
+    parser.add_argument("--pack-articles", type=int, default=300, help="benchmark-pack articles added to the KB")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    results = run(args.database_url or None, args.ranking, args.publishes)
+    results = run(args.database_url or None, args.ranking, args.publishes, args.pack_articles)
     text = json.dumps(results, indent=2)
     if args.json:
         args.json.write_text(text)
