@@ -500,16 +500,27 @@ def test_a_time_entry_racing_another_agents_save_is_refused(client, auth, seeded
     assert count(seeded_app, TimeEntry) == 0
 
 
-@pytest.mark.parametrize("breakage", ["missing", "garbage"])
-def test_a_customer_creates_a_ticket_while_search_is_unavailable(client, auth, seeded_app, breakage):
+@pytest.fixture
+def app_without_search(seeded_app, tmp_path, request):
+    """A process started on the seeded database after its index file went missing or got broken."""
     from pathlib import Path
 
+    from tests.conftest import make_test_app
+
     index = Path(seeded_app.config["MESA_INDEX_PATH"])
-    if breakage == "missing":
+    if request.param == "missing":
         index.unlink()
     else:
         index.write_bytes(b"not an index")
-    auth.login(Role.CUSTOMER)
+    app = make_test_app(tmp_path, seeded_app.config["MESA_DATABASE_URL"])
+    yield app
+    app.extensions["mesa_engine"].dispose()
+
+
+@pytest.mark.parametrize("app_without_search", ["missing", "garbage"], indirect=True)
+def test_a_customer_creates_a_ticket_while_search_is_unavailable(app_without_search):
+    seeded_app, client = app_without_search, app_without_search.test_client()
+    AuthActions(client).login(Role.CUSTOMER)
     checked = post_form(client, "/help", {**REQUEST, "action": "check"})
     assert checked.status_code == 200
     assert "Suggestions are not available right now" in checked.text
