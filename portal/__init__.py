@@ -15,6 +15,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.update(test_config or {})
     app = Flask(__name__, instance_path=str(Path(config["MESA_INSTANCE_DIR"]).resolve()))
     app.config.update(config)
+    if app.config.get("TESTING") and "MESA_BACKGROUND_JOBS" not in (test_config or {}):
+        app.config["MESA_BACKGROUND_JOBS"] = 0  # tests start the background jobs only when they ask
     development = app.config["MESA_ENV"] == "development" or app.config.get("TESTING")
     if app.config["MESA_SECRET_KEY"] == DEV_SECRET_KEY and not development:
         raise RuntimeError("MESA_SECRET_KEY is the development default; set it to a long random value "
@@ -31,15 +33,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from . import auth, commands, db, errors, i18n, safe_input, search
+    from . import auth, background, commands, db, errors, health, i18n, safe_input, search
 
     db.init_app(app)
+    background.init_app(app)
     safe_input.init_app(app)
     search.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     commands.init_app(app)
+    health.init_app(app)
 
     from flask_wtf.csrf import CSRFProtect
 

@@ -1,4 +1,4 @@
-"""`flask kb`, `flask index` and `flask users` commands."""
+"""`flask kb`, `flask index`, `flask users`, `flask desk` and `flask mail` commands."""
 
 from __future__ import annotations
 
@@ -200,17 +200,50 @@ def desk_defaults() -> None:
 
 @desk_cli.command("sweep")
 def desk_sweep() -> None:
-    """Escalate L1 tickets near their resolution target and close old resolved tickets (run from cron)."""
-    from .domain import tickets as ticket_service
+    """Escalate L1 tickets near their resolution target and close old resolved tickets, telling their requesters
+    (for cron; the serving processes also run it every MESA_SWEEP_INTERVAL seconds unless MESA_BACKGROUND_JOBS=0).
+    Skipped when another process is sweeping at this moment."""
+    from .background import worker_id
+    from .desk_sweep import run_sweep
+
+    report = run_sweep(get_session(), current_app, worker_id())
+    if not report.ran:
+        click.echo("Another process is sweeping right now; nothing done.")
+        return
+    summary = f"Escalated {len(report.escalated)} tickets, closed {len(report.closed)}"
+    if report.conflicts:
+        summary += f"; {report.conflicts} changed by someone meanwhile, left for the next sweep"
+    click.echo(summary + ".")
+
+
+@click.group(cls=AppGroup, name="mail")
+def mail_cli() -> None:
+    """E-mail notifications (the outbox)."""
+
+
+@mail_cli.command("send-outbox")
+def mail_send_outbox() -> None:
+    """Send every due message of the outbox through SMTP (for cron; the serving processes also send it unless
+    MESA_BACKGROUND_JOBS=0). Safe beside them: each message is claimed before it is sent."""
+    from .background import worker_id
+    from .domain.outbox import backlog
+    from .domain.models import utcnow
+    from .mailer import deliver_all_due
 
     session = get_session()
-    escalated = ticket_service.escalate_due_tickets(session, current_app.extensions["mesa_sla"])
-    closed = ticket_service.close_resolved_tickets(session, current_app.config["MESA_AUTO_CLOSE_DAYS"])
-    session.commit()
-    click.echo(f"Escalated {len(escalated)} tickets, closed {len(closed)}.")
+    if not current_app.config["MESA_SMTP_HOST"]:
+        raise click.ClickException("MESA_SMTP_HOST is not set: notifications are only kept in the outbox "
+                                   f"({backlog(session, utcnow()).pending} waiting), nothing is sent.")
+    report = deliver_all_due(session, current_app.config, worker_id())
+    waiting = backlog(session, utcnow())
+    summary = (f"Sent {report.sent}, failed {report.failed}, will retry {report.retrying}; "
+               f"{waiting.pending} pending, {waiting.failed} failed in the outbox.")
+    if report.stopped:
+        raise click.ClickException(summary + " The SMTP server could not be used; see the outbox's last errors.")
+    click.echo(summary)
 
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for group in (kb_cli, index_cli, users_cli, desk_cli):
+    for group in (kb_cli, index_cli, users_cli, desk_cli, mail_cli):
         app.cli.add_command(group)

@@ -68,12 +68,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORTAL_URL", "http://127.0.0.1:5000", "The portal's public address, for links in e-mails."),
     Setting("SMTP_HOST", "",
             "SMTP server for e-mail notifications. Empty: notifications are only written to the outbox "
-            "(admins read it at /admin/outbox)."),
+            "(admins read it at /admin/outbox) and nothing is sent."),
     Setting("SMTP_PORT", 587, "SMTP port.", int),
     Setting("SMTP_USER", "", "SMTP user name (empty: no login)."),
     Setting("SMTP_PASSWORD", "", "SMTP password."),
     Setting("SMTP_STARTTLS", "1", "`1` to use STARTTLS on the SMTP connection, `0` not to."),
     Setting("MAIL_FROM", "mesa@localhost", "Sender address of notifications."),
+    Setting("BACKGROUND_JOBS", 1,
+            "`1`: every serving process runs the e-mail sender and the desk sweep in background threads (started "
+            "by its first request); `0`: it does not, and cron runs `flask mail send-outbox` and "
+            "`flask desk sweep` instead.", int),
+    Setting("MAIL_POLL_SECONDS", 5,
+            "How often the e-mail sender of a serving process looks for messages due (a request that writes one "
+            "wakes the sender of its own process at once).", int),
+    Setting("MAIL_MAX_ATTEMPTS", 8,
+            "Attempts to send one e-mail before it is marked failed (retries wait 1, 2, 4 ... minutes, at most "
+            "an hour); admins can retry failed messages at /admin/outbox.", int),
+    Setting("SWEEP_INTERVAL", 60,
+            "Seconds between two runs of the desk sweep (automatic escalation and closing) in the serving "
+            "processes; one process runs each sweep, whatever the number of processes and hosts.", int),
 )
 
 

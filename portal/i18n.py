@@ -41,6 +41,7 @@ URGENCY_LABELS = {1: _l("High: I cannot work"), 2: _l("Medium: I can work with d
                   3: _l("Low: it can wait")}
 
 
+OUTBOX_STATUS_LABELS = {"pending": _l("waiting"), "sent": _l("sent"), "failed": _l("failed")}
 ARTICLE_STATE_LABELS = {"draft": _l("Draft"), "review": _l("In review"), "published": _l("Published"),
                         "archived": _l("Archived")}
 ARTICLE_EVENT_LABELS = {"created": _l("created the draft"), "edited": _l("edited"),
@@ -63,6 +64,12 @@ def status_label(status) -> str:
     """A ticket status in the UI language."""
     value = getattr(status, "value", status)
     return str(STATUS_LABELS.get(value, value))
+
+
+def outbox_status_label(status) -> str:
+    """An e-mail's delivery status in the UI language."""
+    value = getattr(status, "value", status)
+    return str(OUTBOX_STATUS_LABELS.get(value, value))
 
 
 def ui_languages() -> list[str]:
@@ -92,7 +99,8 @@ def init_app(app: Flask) -> None:
                                  status_label=status_label, type_labels=TYPE_LABELS,
                                  priority_labels=PRIORITY_LABELS, impact_labels=IMPACT_LABELS,
                                  urgency_labels=URGENCY_LABELS, category_labels=CATEGORY_LABELS,
-                                 article_state_label=article_state_label, article_event_label=article_event_label)
+                                 article_state_label=article_state_label, article_event_label=article_event_label,
+                                 outbox_status_label=outbox_status_label)
 
     @app.context_processor
     def language_helpers():

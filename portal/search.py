@@ -483,13 +483,19 @@ class SearchService:
             "snapshot": str(self.snapshot_path) if self.snapshot_path.exists() else None,
         }
 
-    def health(self) -> dict:
-        """For /healthz: whether this process has the index in memory, its generation and change, and the
-        last failed reload (if any)."""
-        health = {"loaded": self._index is not None, "generation": self._generation, "change": self._applied}
-        if self._failure is not None:
-            health["reload_error"] = self._failure["error"]
-        return health
+    def health(self) -> tuple[dict, bool]:
+        """For /healthz: whether there is an index, whether this process has it in memory, the database's
+        last change and how far behind this process is; ok when there is an index and the last reload did
+        not fail. Never loads anything."""
+        with self.sessions() as session:
+            now = search_index.position(session)
+        loaded = self._index is not None
+        details = {"built": now.generation is not None, "loaded": loaded, "generation": now.generation,
+                   "change": now.change,
+                   "behind": (now.change - self._applied if loaded and self._generation == now.generation
+                              else None),
+                   "reload_failed": self._failure is not None}
+        return details, now.generation is not None and self._failure is None
 
 
 def counts_as_answer(hit: indexer.SearchHit, threshold: float | None) -> bool:

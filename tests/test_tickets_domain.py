@@ -98,12 +98,17 @@ def test_escalation_by_hand_needs_a_reason_and_moves_to_l2(db):
         svc.escalate(db, ticket, l1, "again", ticket.version)
 
 
-def test_tickets_near_their_resolution_target_escalate_automatically(db):
+def test_tickets_near_their_resolution_target_are_due_for_escalation(db):
     ticket = open_ticket(db, impact=1, urgency=1)  # 4 h to resolve; escalates after 3 h
-    assert svc.escalate_due_tickets(db, POLICY, now=T0 + timedelta(hours=2, minutes=59)) == []
-    assert svc.escalate_due_tickets(db, POLICY, now=T0 + timedelta(hours=3)) == [ticket]
+    waiting = open_ticket(db, impact=1, urgency=1)
+    svc.change_status(db, waiting, user_by_role(db, Role.AGENT_L1), "pending_customer", waiting.version)
+    db.commit()
+    assert svc.tickets_due_for_escalation(db, POLICY, now=T0 + timedelta(hours=2, minutes=59)) == []
+    assert svc.tickets_due_for_escalation(db, POLICY, now=T0 + timedelta(hours=3)) == [ticket]
+    svc.escalate(db, ticket, None, "", now=T0 + timedelta(hours=3))
+    db.commit()
     assert ticket.level == 2 and ticket.events[-1].data["automatic"] is True
-    assert svc.escalate_due_tickets(db, POLICY, now=T0 + timedelta(hours=5)) == []
+    assert svc.tickets_due_for_escalation(db, POLICY, now=T0 + timedelta(hours=5)) == []
 
 
 def test_sla_state_and_breach(db):
@@ -175,11 +180,27 @@ def test_resolution_requires_a_solution_and_the_survey_is_once(db):
 def test_time_spent_adds_up(db):
     ticket = open_ticket(db)
     l1 = user_by_role(db, Role.AGENT_L1)
-    svc.log_time(db, ticket, l1, 15, "remote session")
-    svc.log_time(db, ticket, l1, "30")
+    svc.log_time(db, ticket, l1, 15, ticket.version, "remote session")
+    db.commit()
+    svc.log_time(db, ticket, l1, "30", ticket.version)
+    db.commit()
     with pytest.raises(Invalid, match="minutes from 1 to 1440"):
-        svc.log_time(db, ticket, l1, 0)
+        svc.log_time(db, ticket, l1, 0, ticket.version)
     assert svc.total_minutes(ticket) == 45
+
+
+def test_time_logged_on_a_stale_version_is_a_conflict(db):
+    ticket = open_ticket(db)
+    l1, l2 = user_by_role(db, Role.AGENT_L1), user_by_role(db, Role.AGENT_L2)
+    seen_version = ticket.version
+    svc.add_reply(db, ticket, l2, "Checking the VPN logs", False, seen_version)
+    db.commit()
+    with pytest.raises(Conflict, match="changed by Agent L2"):
+        svc.log_time(db, ticket, l1, 20, seen_version)
+    assert svc.total_minutes(ticket) == 0
+    svc.log_time(db, ticket, l1, 20, ticket.version)
+    db.commit()
+    assert ticket.version == seen_version + 2  # logging time is a change of the ticket, like a reply
 
 
 def test_a_stale_version_is_a_conflict_not_an_overwrite(db):
@@ -197,9 +218,15 @@ def test_resolved_tickets_close_after_the_configured_days(db):
     ticket = open_ticket(db)
     svc.resolve(db, ticket, user_by_role(db, Role.AGENT_L1), "fixed", ticket.version, now=T0)
     db.commit()
-    assert svc.close_resolved_tickets(db, 7, now=T0 + timedelta(days=6)) == []
-    assert svc.close_resolved_tickets(db, 7, now=T0 + timedelta(days=7)) == [ticket]
-    assert ticket.status == TicketStatus.CLOSED
+    assert svc.tickets_due_for_closing(db, 7, now=T0 + timedelta(days=6)) == []
+    with pytest.raises(Invalid, match="resolved more than 7 days ago"):
+        svc.close_automatically(db, ticket, 7, now=T0 + timedelta(days=6))
+    assert svc.tickets_due_for_closing(db, 7, now=T0 + timedelta(days=7)) == [ticket]
+    event = svc.close_automatically(db, ticket, 7, now=T0 + timedelta(days=7))
+    db.commit()
+    assert ticket.status == TicketStatus.CLOSED and ticket.closed_at == T0 + timedelta(days=7)
+    assert event.public and event.actor is None and event.data == {"from": "resolved", "to": "closed",
+                                                                   "automatic": True, "after_days": 7}
 
 
 def test_queue_filters_and_sorts(db):

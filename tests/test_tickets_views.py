@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from portal.db import get_session
-from portal.domain.models import (Article, CannedReply, OutboxMessage, PortalEvent, Role, Team, Ticket,
-                                  TicketStatus, TicketSuggestion, User)
+from portal.domain.models import (Article, CannedReply, OutboxMessage, OutboxStatus, PortalEvent, Role, Team,
+                                  Ticket, TicketStatus, TicketSuggestion, TimeEntry, User)
 from tests.conftest import AuthActions, csrf_token_from
 
 EN = {"Accept-Language": "en"}
@@ -136,80 +136,6 @@ def test_a_subject_with_a_line_break_is_refused_with_a_form_error(client, auth, 
     response = post_form(client, "/help", {**REQUEST, "subject": "Printer\nBcc: x@evil.com", "action": "submit"})
     assert response.status_code == 400 and "Write this on one line" in response.text
     assert count(seeded_app, Ticket) == 0 and count(seeded_app, OutboxMessage) == 0
-
-
-class FakeSMTP:
-    """Stands in for smtplib.SMTP: writes each e-mail as the real one would, and keeps it."""
-
-    sent: list = []
-
-    def __init__(self, host, port, timeout=None):
-        self.host = host
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def starttls(self):
-        pass
-
-    def login(self, user, password):
-        pass
-
-    def send_message(self, email):
-        self.sent.append(email.as_bytes())
-
-
-@pytest.fixture
-def smtp(seeded_app, monkeypatch):
-    """SMTP configured, with the fake server; the e-mails it received."""
-    import portal.notifications
-
-    seeded_app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS="0")
-    monkeypatch.setattr(FakeSMTP, "sent", [])
-    monkeypatch.setattr(portal.notifications.smtplib, "SMTP", FakeSMTP)
-    return FakeSMTP
-
-
-def test_a_message_that_cannot_be_sent_is_marked_failed_and_never_blocks_the_others(client, auth, seeded_app,
-                                                                                     smtp):
-    with seeded_app.app_context():  # written before the form refused line breaks, or by any other way in
-        get_session().add(OutboxMessage(recipient="customer@example.com", subject="[#0] Printer\nBcc: x@evil.com",
-                                        body="Hello"))
-        get_session().commit()
-    auth.login(Role.CUSTOMER)
-    ticket_id, _ = create_ticket(client)
-    assert len(smtp.sent) == 1 and f"#{ticket_id}".encode() in smtp.sent[0] and b"evil" not in smtp.sent[0]
-    auth.logout()
-    auth.login(Role.AGENT_L1)
-    assert agent_post(client, ticket_id, "reply", {"body": "On it", "visibility": "public"}).status_code == 302
-    assert len(smtp.sent) == 2
-    with seeded_app.app_context():
-        failed = get_session().scalar(select(OutboxMessage).where(OutboxMessage.subject.contains("evil")))
-        assert failed.sent_at is None and "line" in failed.error
-        assert count(seeded_app, OutboxMessage, OutboxMessage.sent_at.is_(None)) == 1
-    auth.logout()
-    auth.login(Role.ADMIN)
-    outbox = client.get("/admin/outbox", headers=EN)
-    assert f"failed: {failed.error}" in outbox.text.replace("&#39;", "'").replace("&#34;", '"')
-
-
-@pytest.mark.parametrize("failure", [ConnectionRefusedError("no server"), RuntimeError("a bug in delivery")])
-def test_delivery_problems_never_fail_the_request_and_the_messages_wait(client, auth, seeded_app, smtp,
-                                                                        monkeypatch, failure):
-    def broken_login(self, user, password):
-        raise failure
-
-    seeded_app.config.update(MESA_SMTP_USER="mesa", MESA_SMTP_PASSWORD="secret")
-    monkeypatch.setattr(FakeSMTP, "login", broken_login)
-    auth.login(Role.CUSTOMER)
-    ticket_id, _ = create_ticket(client)
-    assert client.get(f"/tickets/{ticket_id}").status_code == 200
-    with seeded_app.app_context():
-        waiting = list(get_session().scalars(select(OutboxMessage)))
-    assert len(waiting) == 1 and waiting[0].sent_at is None and waiting[0].error == ""
 
 
 def test_agent_sees_the_ticket_in_the_queue_with_the_suggested_articles(client, auth, seeded_app):
@@ -430,7 +356,7 @@ ROUTES = [
      AGENT_CHANGES),
     ("POST", "/tickets/{ticket}/escalate", {"reason": "needs L2", "version": "{ticket_version}"}, AGENT_CHANGES),
     ("POST", "/tickets/{ticket}/resolve", {"solution": "done", "version": "{ticket_version}"}, AGENT_CHANGES),
-    ("POST", "/tickets/{ticket}/time", {"minutes": "5"}, AGENT_CHANGES),
+    ("POST", "/tickets/{ticket}/time", {"minutes": "5", "version": "{ticket_version}"}, AGENT_CHANGES),
     ("GET", "/desk/", {}, AGENTS),
     ("GET", "/reports/", {}, AGENTS),
     ("GET", "/kb/", {}, AGENTS),
@@ -461,6 +387,8 @@ ROUTES = [
     ("POST", "/admin/teams", {"name": "Network", "categories": "vpn"}, ADMIN_CHANGES),
     ("POST", "/admin/teams/members", {"agent": "{l1}", "team": "{team}"}, ADMIN_CHANGES),
     ("GET", "/admin/outbox", {}, ADMINS),
+    ("POST", "/admin/outbox/{failed_mail}/retry", {}, ADMIN_CHANGES),
+    ("GET", "/healthz", {}, ANYONE),
 ]
 ROLES = (None, Role.CUSTOMER, Role.AGENT_L1, Role.AGENT_L2, Role.ADMIN)
 
@@ -483,12 +411,15 @@ def permission_fixtures(app) -> dict:
         stranger = User(email="stranger@example.com", name="Stranger", role=Role.CUSTOMER, password_hash="!")
         other = svc.create_ticket(session, stranger, "Other", "text", "vpn", 3, 3, policy)
         canned, team = CannedReply(title="Hello", body="Hello {requester_name}"), Team(name="Desk", categories=[])
-        session.add_all([canned, team])
+        failed_mail = OutboxMessage(recipient="customer@example.com", subject="Hi", body="Hi",
+                                    status=OutboxStatus.FAILED, attempts=8, last_error="SMTPDataError: 554")
+        session.add_all([canned, team, failed_mail])
         session.commit()
         versions = dict(session.execute(select(Article.slug, Article.version)
                                         .where(Article.slug.in_([PUBLISHED, DRAFT]))).all())
         return {"ticket": mine.id, "ticket_version": mine.version, "other_ticket": other.id,
                 "other_version": other.version, "resolved": resolved.id, "canned": canned.id, "team": team.id,
+                "failed_mail": failed_mail.id,
                 "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id,
                 "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT]}
 
@@ -514,7 +445,7 @@ def test_permission_table(seeded_app, method, path, data, expected, role_index):
 
 def test_the_permission_table_has_every_route_of_the_app(seeded_app):
     adapter = seeded_app.url_map.bind("localhost")
-    placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned")}
+    placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned", "failed_mail")}
     in_table = {(method, adapter.match(path.split("?")[0].format(**placeholders), method=method,
                                        return_rule=True)[0].rule) for method, path, _, _ in ROUTES}
     in_app = {(method, rule.rule) for rule in seeded_app.url_map.iter_rules() if rule.endpoint != "static"
@@ -526,3 +457,114 @@ def test_checking_for_answers_guesses_the_category_from_the_best_suggestion(clie
     auth.login(Role.CUSTOMER)
     page = post_form(client, "/help", {**REQUEST, "category": "general", "action": "check"})
     assert re.search(r'<option selected value="printers">|<option value="printers" selected>', page.text)
+
+
+def test_two_agents_logging_time_on_one_ticket_get_a_clear_conflict_with_their_entry_kept(client, auth,
+                                                                                          seeded_app):
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    page = client.get(f"/tickets/{ticket_id}", headers=EN)  # agent L1 opens the ticket...
+    time_form = re.search(r'<form method="post" action="/tickets/\d+/time">.*?</form>', page.text, re.S).group(0)
+    stale_version = re.search(r'name="version" value="(\d+)"', time_form).group(1)
+    other = seeded_app.test_client()  # ... agent L2 opens it too and replies
+    AuthActions(other).login(Role.AGENT_L2)
+    assert agent_post(other, ticket_id, "reply", {"body": "Looking at it", "visibility": "public"}).status_code == 302
+    response = client.post(f"/tickets/{ticket_id}/time", headers=EN, data={
+        "minutes": "25", "note": "remote session", "version": stale_version,
+        "csrf_token": csrf_token_from(page.text)})
+    assert response.status_code == 409 and "was changed by Agent L2" in response.text
+    assert 'value="25"' in response.text and 'value="remote session"' in response.text
+    assert count(seeded_app, TimeEntry) == 0
+    assert agent_post(client, ticket_id, "time", {"minutes": "25", "note": "remote session"}).status_code == 302
+    assert count(seeded_app, TimeEntry, TimeEntry.minutes == 25) == 1
+
+
+def test_a_time_entry_racing_another_agents_save_is_refused(client, auth, seeded_app, monkeypatch):
+    from portal.domain import tickets as svc
+
+    auth.login(Role.CUSTOMER)
+    ticket_id, _ = create_ticket(client)
+    auth.logout()
+    auth.login(Role.AGENT_L1)
+    log_time = svc.log_time
+
+    def log_time_while_another_agent_saves(session, ticket, *args, **kwargs):
+        bump_version_from_another_connection(seeded_app, Ticket, ticket.id)
+        return log_time(session, ticket, *args, **kwargs)
+
+    monkeypatch.setattr(svc, "log_time", log_time_while_another_agent_saves)
+    response = agent_post(client, ticket_id, "time", {"minutes": "10"})
+    assert response.status_code == 409 and "was changed by" in response.text
+    assert count(seeded_app, TimeEntry) == 0
+
+
+@pytest.fixture
+def app_without_search(seeded_app, tmp_path, request):
+    """A process started on the seeded database when it has no search index yet, or one built with other
+    models than the configured ones (then the snapshot file is of no use either)."""
+    from sqlalchemy import update
+
+    from portal.domain import search_index
+    from portal.domain.models import SearchGeneration
+    from tests.conftest import make_test_app
+
+    with seeded_app.app_context():
+        session = get_session()
+        generation = search_index.active_generation(session)
+        if request.param == "missing":
+            search_index.drop_generations(session, [generation.id])
+        else:
+            session.execute(update(SearchGeneration).where(SearchGeneration.id == generation.id).values(
+                fields={"fake": {"model": "another-model", "dim": 256, "unit": "chunk"}}))
+        session.commit()
+    app = make_test_app(tmp_path / "other-host", seeded_app.config["MESA_DATABASE_URL"])
+    yield app
+    app.extensions["mesa_engine"].dispose()
+
+
+@pytest.mark.parametrize("app_without_search", ["missing", "other models"], indirect=True)
+def test_a_customer_creates_a_ticket_while_search_is_unavailable(app_without_search):
+    seeded_app, client = app_without_search, app_without_search.test_client()
+    AuthActions(client).login(Role.CUSTOMER)
+    checked = post_form(client, "/help", {**REQUEST, "action": "check"})
+    assert checked.status_code == 200
+    assert "Suggestions are not available right now" in checked.text
+    assert re.search(r'<button[^>]*id="submit-button"(?![^>]*hidden)[^>]*>', checked.text), \
+        "the create-ticket button must be shown"
+    created = client.post("/help", headers=EN, data={**REQUEST, "action": "submit",
+                                                     "csrf_token": csrf_token_from(checked.text)})
+    assert created.status_code == 302, created.text
+    ticket_id = int(created.headers["Location"].rsplit("/", 1)[1])
+    assert count(seeded_app, Ticket, Ticket.id == ticket_id, Ticket.subject == REQUEST["subject"]) == 1
+    assert count(seeded_app, OutboxMessage, OutboxMessage.ticket_id == ticket_id) == 1
+    assert client.get(f"/tickets/{ticket_id}", headers=EN).status_code == 200
+
+
+def test_opening_the_queue_changes_no_ticket(client, auth, seeded_app):
+    from datetime import timedelta
+
+    from portal.domain import tickets as svc
+    from portal.domain.models import TicketEvent, utcnow
+    from tests.conftest import user_by_role
+
+    with seeded_app.app_context():  # one ticket past its escalation point, one resolved long ago
+        session = get_session()
+        customer, l2 = user_by_role(session, Role.CUSTOMER), user_by_role(session, Role.AGENT_L2)
+        policy, long_ago = seeded_app.extensions["mesa_sla"], utcnow() - timedelta(days=30)
+        svc.create_ticket(session, customer, "Overdue", "text", "vpn", 1, 1, policy, now=long_ago)
+        resolved = svc.create_ticket(session, customer, "Resolved", "text", "vpn", 3, 3, policy, now=long_ago)
+        svc.resolve(session, resolved, l2, "Fixed.", resolved.version, now=long_ago)
+        session.commit()
+    before = (count(seeded_app, TicketEvent), count(seeded_app, OutboxMessage), count(seeded_app, Ticket,
+              Ticket.level == 1, Ticket.status == TicketStatus.NEW),
+              count(seeded_app, Ticket, Ticket.status == TicketStatus.RESOLVED))
+    auth.login(Role.AGENT_L1)
+    for _ in range(2):
+        page = client.get("/desk/?status=all", headers=EN)
+        assert page.status_code == 200 and "Overdue" in page.text
+    after = (count(seeded_app, TicketEvent), count(seeded_app, OutboxMessage), count(seeded_app, Ticket,
+             Ticket.level == 1, Ticket.status == TicketStatus.NEW),
+             count(seeded_app, Ticket, Ticket.status == TicketStatus.RESOLVED))
+    assert after == before == (before[0], before[1], 1, 1)

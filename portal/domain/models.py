@@ -310,10 +310,24 @@ class SurveyResponse(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="survey")
 
 
+class OutboxStatus(str, enum.Enum):
+    """Where an e-mail is in its delivery."""
+
+    PENDING = "pending"  # waiting for its (next) attempt
+    SENT = "sent"
+    FAILED = "failed"  # given up: a permanent refusal, or too many attempts; an admin can retry it
+
+
 class OutboxMessage(Base):
-    """An e-mail notification: sent through SMTP when configured, kept here either way for the admin."""
+    """An e-mail notification, written in the same transaction as the change that causes it and delivered
+    later by a sender (a thread in each serving process, or `flask mail send-outbox`); kept for the admin.
+
+    A sender claims a pending message by moving ``next_attempt_at`` past the time it needs to send it, in one
+    conditional UPDATE; a sender that dies mid-send loses the claim when that time comes.
+    """
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recipient: Mapped[str] = mapped_column(String(254))
@@ -321,8 +335,26 @@ class OutboxMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING,
+                                                 server_default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_by: Mapped[str] = mapped_column(String(80), default="", server_default="")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    error: Mapped[str] = mapped_column(String(500), default="")
+    last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
+
+
+class JobLease(Base):
+    """Who runs a periodic job (the desk sweep) now, and when it last started: taken with a conditional
+    UPDATE, so processes on several hosts over one database never run it at the same time."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PortalEvent(Base):

@@ -7,7 +7,7 @@ a ticket take the version the user saw and refuse with Conflict if someone chang
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -289,33 +289,45 @@ def _used_share(ticket: Ticket, now: datetime) -> float:
     return (now - ticket.created_at).total_seconds() / total if total > 0 else 1.0
 
 
-def escalate_due_tickets(session: Session, policy: SlaPolicy, now: datetime | None = None) -> list[Ticket]:
-    """Escalate every open L1 ticket that has used up its share of the resolution time."""
-    now = now or utcnow()
+def due_for_escalation(ticket: Ticket, policy: SlaPolicy, now: datetime) -> bool:
+    """Whether an open L1 ticket (not waiting on the customer) has used up its share of the resolution time."""
+    return (ticket.level == 1 and ticket.is_open and ticket.status != TicketStatus.PENDING_CUSTOMER
+            and now >= policy.escalation_time(ticket.created_at, ticket.resolution_due_at))
+
+
+def tickets_due_for_escalation(session: Session, policy: SlaPolicy, now: datetime) -> list[Ticket]:
+    """Every ticket the sweep escalates now, oldest first."""
     candidates = session.scalars(select(Ticket).where(Ticket.level == 1, Ticket.status.in_(OPEN_STATUSES),
-                                                      Ticket.status != TicketStatus.PENDING_CUSTOMER))
-    escalated = []
-    for ticket in candidates:
-        if now >= policy.escalation_time(ticket.created_at, ticket.resolution_due_at):
-            escalate(session, ticket, None, "", now=now)
-            escalated.append(ticket)
-    session.flush()
-    return escalated
+                                                      Ticket.status != TicketStatus.PENDING_CUSTOMER)
+                                 .order_by(Ticket.id))
+    return [ticket for ticket in candidates if due_for_escalation(ticket, policy, now)]
 
 
-def close_resolved_tickets(session: Session, after_days: int, now: datetime | None = None) -> list[Ticket]:
-    """Close tickets resolved more than ``after_days`` ago (the customer did not reopen them)."""
-    from datetime import timedelta
+def due_for_closing(ticket: Ticket, after_days: int, now: datetime) -> bool:
+    """Whether a resolved ticket has waited ``after_days`` without the customer reopening it."""
+    return (ticket.status == TicketStatus.RESOLVED and ticket.resolved_at is not None
+            and ticket.resolved_at <= now - timedelta(days=after_days))
 
+
+def tickets_due_for_closing(session: Session, after_days: int, now: datetime) -> list[Ticket]:
+    """Every ticket the sweep closes now, oldest first."""
+    return list(session.scalars(select(Ticket).where(Ticket.status == TicketStatus.RESOLVED,
+                                                     Ticket.resolved_at <= now - timedelta(days=after_days))
+                                .order_by(Ticket.id)))
+
+
+def close_automatically(session: Session, ticket: Ticket, after_days: int, now: datetime | None = None
+                        ) -> TicketEvent:
+    """Close a resolved ticket the customer did not reopen in ``after_days`` (a public change: they are told)."""
     now = now or utcnow()
-    tickets = list(session.scalars(select(Ticket).where(Ticket.status == TicketStatus.RESOLVED,
-                                                        Ticket.resolved_at <= now - timedelta(days=after_days))))
-    for ticket in tickets:
-        ticket.status = TicketStatus.CLOSED
-        ticket.closed_at = now
-        _log(ticket, None, "status", True, **{"from": "resolved", "to": "closed", "automatic": True})
-    session.flush()
-    return tickets
+    if not due_for_closing(ticket, after_days, now):
+        raise Invalid(N_("Only a ticket resolved more than %(days)s days ago is closed automatically."),
+                      days=after_days)
+    ticket.status = TicketStatus.CLOSED
+    ticket.closed_at = now
+    _touch(ticket, now)
+    return _log(ticket, None, "status", True, **{"from": "resolved", "to": "closed", "automatic": True,
+                                                 "after_days": after_days})
 
 
 def add_reply(session: Session, ticket: Ticket, author: User, body: str, public: bool, expected_version,
@@ -348,19 +360,22 @@ def add_reply(session: Session, ticket: Ticket, author: User, body: str, public:
     return _log(ticket, author, "reply" if public else N_("note"), public, body)
 
 
-def log_time(session: Session, ticket: Ticket, agent: User, minutes, note: str = "",
+def log_time(session: Session, ticket: Ticket, agent: User, minutes, expected_version, note: str = "",
              now: datetime | None = None) -> TimeEntry:
-    """Record time spent (1 minute to 24 hours per entry)."""
+    """Record time spent (1 minute to 24 hours per entry) on the version of the ticket the agent saw."""
     _require_agent(agent)
+    _check_version(ticket, expected_version)
     try:
         minutes = int(minutes)
     except (TypeError, ValueError):
         minutes = 0
     if not 1 <= minutes <= 24 * 60:
         raise Invalid(N_("Time spent must be a whole number of minutes from 1 to 1440."))
+    now = now or utcnow()
     entry = TimeEntry(agent=agent, agent_id=agent.id, minutes=minutes,
-                      note=_check_text(note, N_("note"), 200, required=False), created_at=now or utcnow())
+                      note=_check_text(note, N_("note"), 200, required=False), created_at=now)
     ticket.time_entries.append(entry)
+    _touch(ticket, now)  # the ticket row is written, so a save racing this one is refused (StaleDataError)
     _log(ticket, agent, "time", False, entry.note, minutes=minutes)
     session.flush()
     return entry

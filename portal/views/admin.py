@@ -9,12 +9,14 @@ from sqlalchemy.exc import IntegrityError
 
 from ..auth import admin_required
 from ..db import get_session
-from ..domain.models import CannedReply, OutboxMessage, Team, User
+from ..background import request_delivery
+from ..domain import outbox as outbox_service
+from ..domain.models import CannedReply, OutboxMessage, OutboxStatus, Team, User, utcnow
 from ..domain.tickets import agents
 from wtforms.fields.choices import SelectChoice
 
 from ..forms import CannedReplyForm, TeamForm
-from ..i18n import CATEGORY_LABELS
+from ..i18n import CATEGORY_LABELS, outbox_status_label
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -112,6 +114,30 @@ def set_team():
 @bp.get("/outbox")
 @admin_required
 def outbox():
-    """The e-mail notifications Mesa wrote, newest first."""
-    messages = list(get_session().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)))
-    return render_template("admin/outbox.html", messages=messages)
+    """The e-mail notifications Mesa wrote, newest first, with how their delivery goes; ``?status=`` filters."""
+    session = get_session()
+    status = request.args.get("status", "")
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)
+    if status in {s.value for s in OutboxStatus}:
+        query = query.where(OutboxMessage.status == OutboxStatus(status))
+    else:
+        status = ""
+    return render_template("admin/outbox.html", messages=list(session.scalars(query)), status=status,
+                           counts=outbox_service.status_counts(session), statuses=[s.value for s in OutboxStatus])
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@admin_required
+def outbox_retry(message_id: int):
+    """Send a failed message again (with a fresh set of attempts)."""
+    session = get_session()
+    message = session.get(OutboxMessage, message_id) or abort(404)
+    if outbox_service.retry(session, message.id, utcnow()):
+        session.commit()
+        request_delivery()
+        flash(_("The message is queued to be sent again."), "success")
+    else:
+        session.rollback()
+        flash(_("Only a failed message can be sent again; this one is %(status)s.",
+                status=outbox_status_label(message.status)), "error")
+    return redirect(url_for("admin.outbox", status=request.form.get("status", "")))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import current_user
 
 from ..auth import agent_required
@@ -38,14 +38,10 @@ def read_filters() -> ticket_service.QueueFilters:
 @bp.get("/")
 @agent_required
 def queue():
-    """Tickets with their SLA clocks; tickets near their target at L1 are escalated first."""
+    """Tickets with their SLA clocks. Reading only: the sweep (portal/desk_sweep.py) escalates and closes."""
     session = get_session()
     now = utcnow()
-    escalated = ticket_service.escalate_due_tickets(session, current_app.extensions["mesa_sla"], now)
-    ticket_service.close_resolved_tickets(session, current_app.config["MESA_AUTO_CLOSE_DAYS"], now)
-    session.commit()
     filters = read_filters()
     tickets = ticket_service.queue(session, current_user, filters, now)
     rows = [(t, ticket_service.sla_state(t, now)) for t in tickets]
-    return render_template("desk/queue.html", rows=rows, filters=filters, escalated=escalated,
-                           statuses=[s.value for s in TicketStatus])
+    return render_template("desk/queue.html", rows=rows, filters=filters, statuses=[s.value for s in TicketStatus])

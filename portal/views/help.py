@@ -18,8 +18,9 @@ from wtforms.fields.choices import SelectChoice
 
 from ..forms import HelpRequestForm
 from ..i18n import CATEGORY_LABELS
-from ..notifications import deliver_pending, notify_requester
-from ..search import best_confidence, get_search
+from ..background import request_delivery
+from ..notifications import notify_requester
+from ..search import SearchUnavailable, best_confidence, get_search
 from .api import why_it_matched
 from ..tracking import browser_session_id
 
@@ -73,7 +74,7 @@ def _shown_articles(slugs: list[str]) -> list[tuple[str, str]]:
 def ask():
     """Step 1: describe the problem and check for answers. Step 2: solved, or "I still need help"."""
     form = _form()
-    hits, checked, query = [], False, ""
+    hits, checked, query, search_down = [], False, "", False
     shown = request.form.getlist("shown")
     if request.method == "GET" and request.args.get("q"):  # "Ask for help" from a search: the question carried over
         form.subject.data = " ".join(request.args["q"].split())[:200]
@@ -84,11 +85,17 @@ def ask():
         query = suggestion_query(form.subject.data, form.description.data)
         if action == "submit":
             return _create_ticket(form, query)
-        hits, checked = suggest(query), True
+        checked = True
+        try:
+            hits = suggest(query)
+        except SearchUnavailable as exc:  # self-service failing never blocks asking for help
+            current_app.logger.error("search unavailable, ask-for-help goes on without suggestions: %s", exc)
+            search_down = True
         shown = list(dict.fromkeys(shown + [hit.slug for hit in hits]))
         if hits and form.category.data == "general" and hits[0].category in CATEGORY_LABELS:
             form.category.data = hits[0].category  # a good guess the customer can still change
-    return render_template("help/ask.html", form=form, hits=hits, checked=checked, query=query, shown=shown)
+    return render_template("help/ask.html", form=form, hits=hits, checked=checked, query=query, shown=shown,
+                           search_down=search_down)
 
 
 def _create_ticket(form: HelpRequestForm, query: str):
@@ -108,7 +115,7 @@ def _create_ticket(form: HelpRequestForm, query: str):
                         ticket_id=ticket.id)
     notify_requester(session, ticket, list(ticket.events))
     session.commit()
-    deliver_pending(session)
+    request_delivery()
     hours = current_app.extensions["mesa_sla"].targets[ticket.priority][0].total_seconds() / 3600
     flash(_("Ticket %(number)s created. You can expect a first answer within %(hours)s hours.",
             number=ticket.number, hours=f"{hours:g}"), "success")

@@ -16,7 +16,8 @@ from ..domain.articles import render_markdown
 from ..domain.errors import Conflict, DomainError
 from ..domain.models import CannedReply, Ticket, utcnow
 from ..errors import translated
-from ..notifications import deliver_pending, notify_requester
+from ..background import request_delivery
+from ..notifications import notify_requester
 from ..search import SearchUnavailable, get_search
 
 bp = Blueprint("tickets", __name__)
@@ -103,7 +104,7 @@ def _apply(ticket_id: int, change, draft_fields=()):
         ticket = ticket_service.get_ticket(session, ticket_id, current_user)
         flash(translated(ticket_service.changed_meanwhile(ticket)), "error")
         return render_ticket(ticket, 409, draft)
-    deliver_pending(session)
+    request_delivery()
     return redirect(url_for("tickets.detail", ticket_id=ticket.id))
 
 
@@ -180,9 +181,10 @@ def escalate(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/time")
 @agent_required
 def time_spent(ticket_id: int):
-    """Log minutes spent."""
+    """Log minutes spent (on the version of the ticket the agent saw, like every other change)."""
     return _apply(ticket_id, lambda session, ticket: ticket_service.log_time(
-        session, ticket, current_user, request.form.get("minutes"), request.form.get("note", "")))
+        session, ticket, current_user, request.form.get("minutes"), request.form.get("version"),
+        request.form.get("note", "")), ("minutes", "note"))
 
 
 @bp.post("/tickets/<int:ticket_id>/resolve")
