@@ -36,7 +36,9 @@ def make_engine(url: str) -> Engine:
     sqlite = url.startswith("sqlite")
     # SQLite lets one writer at a time in; the others wait up to 30 s (a publish embeds outside the lock,
     # so a wait is short) instead of pysqlite's 5 s.
-    engine = create_engine(url, pool_pre_ping=not sqlite, connect_args={"timeout": 30} if sqlite else {})
+    # PostgreSQL: an unreachable host fails in 5 s (a /healthz probe must not hang until the network gives up).
+    engine = create_engine(url, pool_pre_ping=not sqlite,
+                           connect_args={"timeout": 30} if sqlite else {"connect_timeout": 5})
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     return engine
