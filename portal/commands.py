@@ -242,11 +242,11 @@ def restore_command(directory: Path, force: bool, quiet: bool) -> None:
     click.echo(f"Restored {report.rows} rows of {len(manifest.tables)} tables from {directory} (taken "
                f"{manifest.created_at} on {manifest.database}){replaced}.")
     try:
-        info = rebuild_search_index(get_session(), progress=not quiet)
+        summary = rebuild_search_index(get_session(), progress=not quiet)
     except Exception as exc:  # the database is restored and committed; only the derived index is missing
         raise click.ClickException(f"The database was restored, but rebuilding the search index failed ({exc}); "
                                    f"run `flask index build`.") from None
-    click.echo(f"Search index rebuilt: {info['articles']} articles as {info['chunks']} chunks.")
+    click.echo(f"Search index rebuilt: {summary}.")
 
 
 def init_app(app: Flask) -> None:

@@ -286,7 +286,7 @@ def test_a_backup_of_a_database_not_made_by_the_migrations_is_refused(app, tmp_p
         get_session().connection().exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
         get_session().commit()
     assert "flask db upgrade" in refused(app, "backup", str(tmp_path / "backup"))
-    assert not (tmp_path / "backup").exists()
+    assert not (tmp_path / "backup").exists() and not list(tmp_path.glob(".backup.partial-*"))
 
 
 def test_a_restore_into_a_database_that_holds_data_is_refused_and_force_replaces_it(source, backup, target):
@@ -298,6 +298,16 @@ def test_a_restore_into_a_database_that_holds_data_is_refused_and_force_replaces
             "admin@mesa.example", "l1@mesa.example", "l2@mesa.example", "customer@mesa.example"}
     output = succeed(target, "restore", "--force", "--quiet", str(backup))
     assert "after deleting 4 rows that were there" in output
+    assert table_rows(target) == table_rows(source)
+
+
+def test_when_only_the_index_rebuild_fails_the_database_stays_restored_and_the_message_says_so(
+        source, backup, target):
+    index_path = target.extensions["mesa_search"].index_path
+    index_path.mkdir(parents=True)  # a directory where the index file should go: the save fails
+    output = refused(target, "restore", "--quiet", str(backup))
+    assert "The database was restored, but rebuilding the search index failed" in output
+    assert "run `flask index build`" in output
     assert table_rows(target) == table_rows(source)
 
 

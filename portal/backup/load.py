@@ -38,7 +38,15 @@ def restore_backup(engine: Engine, directory: Path, head: str, force: bool = Fal
     count). The database must be migrated to that revision and hold no data, unless ``force``: then
     everything in it is deleted first, in the same transaction as the restore.
     """
-    directory = Path(directory)
+    try:
+        return _restore(engine, Path(directory), head, force)
+    except SQLAlchemyError as exc:
+        raise BackupError(f"The restore failed and the database was left as it was: {database_message(exc)}") from None
+    except OSError as exc:
+        raise BackupError(f"Reading the backup failed, and the database was left as it was: {exc}") from None
+
+
+def _restore(engine: Engine, directory: Path, head: str, force: bool) -> RestoreReport:
     manifest = read_manifest(directory)
     if manifest.alembic_revision != head:
         raise BackupError(f"The backup is of schema revision {manifest.alembic_revision}, but this Mesa's "
@@ -48,34 +56,33 @@ def restore_backup(engine: Engine, directory: Path, head: str, force: bool = Fal
     entries = _entries_by_table(manifest, tables)
     verify_files(directory, manifest)
     report = RestoreReport(manifest)
-    try:
-        with engine.connect() as connection:
-            require_revision(connection, head)
-            connection.rollback()
-            with connection.begin():
-                _lock(connection)
-                held = {name: count for name, count in _row_counts(connection, tables).items() if count}
-                if held and not force:
-                    raise BackupError(
-                        f"The database already holds data ({_counts(held)}). Restore into an empty database "
-                        f"made with `flask db upgrade`, or add --force to delete everything in this one first "
-                        f"(in the same transaction: if the restore fails, nothing is lost).")
-                if force:
-                    _empty(connection)
-                    report.replaced = held
-                for table in tables:
-                    report.rows += _load_table(connection, table, directory, entries[table.name])
-                _advance_sequences(connection, tables)
-    except SQLAlchemyError as exc:
-        raise BackupError(f"The restore failed and the database was left as it was: {database_message(exc)}") from None
+    with engine.connect() as connection:
+        require_revision(connection, head)
+        connection.rollback()
+        with connection.begin():
+            _lock(connection)
+            held = {name: count for name, count in _row_counts(connection, tables).items() if count}
+            if held and not force:
+                raise BackupError(
+                    f"The database already holds data ({_counts(held)}). Restore into an empty database made "
+                    f"with `flask db upgrade`, or add --force to delete everything in this one first (in the "
+                    f"same transaction: if the restore fails, nothing is lost).")
+            if force:
+                _empty(connection)
+                report.replaced = held
+            for table in tables:
+                report.rows += _load_table(connection, table, directory, entries[table.name])
+            _advance_sequences(connection, tables)
     return report
 
 
-def rebuild_search_index(session: Session, progress: bool = False) -> dict:
-    """Rebuild the search index from the restored database (the one place a restore touches search)."""
+def rebuild_search_index(session: Session, progress: bool = False) -> str:
+    """Rebuild the search index from the restored database and say what it holds (the one place a restore
+    touches search; the process only builds, so each model is let go of once its vectors are made)."""
     from ..search import get_search
 
-    return get_search().rebuild(session, progress=progress, release_models=True)
+    info = get_search().rebuild(session, progress=progress, release_models=True)
+    return f"{info['articles']} articles as {info['chunks']} chunks"
 
 
 def _entries_by_table(manifest: Manifest, tables) -> dict[str, TableEntry]:
