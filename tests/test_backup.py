@@ -163,9 +163,12 @@ def rewrite(backup: Path, relative: str, change) -> None:
     """Change one file of a backup and its sha256 in the manifest (a backup damaged consistently)."""
     path = backup / relative
     path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
-    manifest = json.loads((backup / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"][relative] = sha256_of(path)
-    (backup / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    reseal(backup, relative)
+
+
+def reseal(backup: Path, relative: str) -> None:
+    """Put a file's sha256 as it is now into the manifest."""
+    edit_manifest(backup, lambda manifest: manifest["files"].update({relative: sha256_of(backup / relative)}))
 
 
 def edit_manifest(backup: Path, change) -> None:
@@ -372,6 +375,11 @@ def test_a_restore_that_fails_midway_leaves_the_database_as_it_was(backup, targe
     output = refused(target, "restore", "--force", str(backup))
     assert "tables/portal_events.jsonl, line 1: column answered: 'yes' is not true or false" in output
     assert row_count(target, User) == 4 and row_count(target, Ticket) == 0
+    teams = backup / "tables" / "teams.jsonl"
+    teams.write_bytes(b'{"id":1,"name":"\xff","categories":[]}\n')
+    reseal(backup, "tables/teams.jsonl")
+    output = refused(target, "restore", "--force", str(backup))
+    assert "tables/teams.jsonl, line 1: 'utf-8' codec can't decode" in output
 
 
 # ----- the format --------------------------------------------------------------------------------------------

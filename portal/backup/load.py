@@ -127,10 +127,10 @@ def _empty(connection: Connection) -> None:
 def _load_table(connection: Connection, table, directory: Path, entry: TableEntry) -> int:
     """Insert one table's rows from its JSON lines, in batches; BackupError naming a bad line or a short file."""
     codec, batch, count = RowCodec(table), [], 0
-    with open(inside(directory, entry.file), encoding="utf-8") as stream:
+    with open(inside(directory, entry.file), "rb") as stream:
         for number, line in enumerate(stream, 1):
             try:
-                batch.append(codec.decode(json.loads(line)))
+                batch.append(codec.decode(json.loads(line.decode("utf-8"))))
             except ValueError as exc:  # also bad JSON and bad UTF-8
                 raise BackupError(f"{entry.file}, line {number}: {exc}") from None
             count += 1
