@@ -1,4 +1,5 @@
-"""`flask kb`, `flask index`, `flask users`, `flask desk` and `flask mail` commands."""
+"""`flask kb`, `flask index`, `flask users`, `flask desk`, `flask mail`, `flask backup` and `flask restore`
+commands."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from flask import Flask, current_app
 
 from indexer import ArticleFormatError
@@ -243,7 +244,64 @@ def mail_send_outbox() -> None:
     click.echo(summary)
 
 
+@click.command("backup")
+@click.argument("directory", type=click.Path(path_type=Path))
+@with_appcontext
+def backup_command(directory: Path) -> None:
+    """Write the database and the articles to DIRECTORY, which must be new or empty.
+
+    Every table but the search index's (rebuilt at restore), as JSON lines from one consistent snapshot,
+    with manifest.json (schema revision, row counts, sha256 of each file); the articles also as Markdown.
+    """
+    from .backup import BackupError
+    from .backup.dump import take_backup
+    from .backup.schema import migrations_head
+
+    try:
+        manifest = take_backup(current_app.extensions["mesa_engine"], directory, migrations_head(current_app))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = sum(table.rows for table in manifest.tables)
+    click.echo(f"Backed up {rows} rows of {len(manifest.tables)} tables and {manifest.articles} articles "
+               f"(schema revision {manifest.alembic_revision}) to {directory}.")
+
+
+@click.command("restore")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True,
+              help="delete everything in a database that holds data first (in the same transaction)")
+@click.option("--quiet", is_flag=True, help="no progress bar while the search index is rebuilt")
+@with_appcontext
+def restore_command(directory: Path, force: bool, quiet: bool) -> None:
+    """Restore a backup made by `flask backup` into this empty, migrated database; then rebuild the index.
+
+    Refused, with the database untouched, when the backup is of another schema revision, a file does not
+    match its sha256, or the database holds data (unless --force).
+    """
+    from .backup import BackupError
+    from .backup.load import rebuild_search_index, restore_backup
+    from .backup.schema import migrations_head
+
+    try:
+        report = restore_backup(current_app.extensions["mesa_engine"], directory, migrations_head(current_app),
+                                force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    manifest = report.manifest
+    replaced = f", after deleting {sum(report.replaced.values())} rows that were there" if report.replaced else ""
+    click.echo(f"Restored {report.rows} rows of {len(manifest.tables)} tables from {directory} (taken "
+               f"{manifest.created_at} on {manifest.database}){replaced}.")
+    try:
+        summary = rebuild_search_index(get_session(), progress=not quiet)
+    except Exception as exc:  # the database is restored and committed; only the derived index is missing
+        raise click.ClickException(f"The database was restored, but rebuilding the search index failed ({exc}); "
+                                   f"run `flask index build`.") from None
+    click.echo(f"Search index rebuilt: {summary}.")
+
+
 def init_app(app: Flask) -> None:
-    """Register the command groups."""
+    """Register the command groups and commands."""
     for group in (kb_cli, index_cli, users_cli, desk_cli, mail_cli):
         app.cli.add_command(group)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
