@@ -6,7 +6,7 @@ FLASK := MESA_ENV=$${MESA_ENV:-development} HF_HUB_OFFLINE=1 $(BIN)/flask --app 
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run setup test test-postgres translations chromium extract-messages bench bench-quality bench-hosts bench-scale calibrate clean
+.PHONY: run setup test test-postgres translations chromium extract-messages bench bench-quality bench-hosts bench-startup bench-scale calibrate clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -59,7 +59,11 @@ bench-hosts: $(BIN)/.installed translations
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/hosts.py --database-url ""
 	scripts/with-postgres.sh env HF_HUB_OFFLINE=1 $(BIN)/python bench/hosts.py
 
-bench: bench-quality bench-hosts bench-scale
+# A web worker's start at 100k chunks, from the database and from its snapshot (bench/startup.py).
+bench-startup: $(BIN)/.installed translations
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/startup.py
+
+bench: bench-quality bench-hosts bench-startup bench-scale
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

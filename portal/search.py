@@ -356,9 +356,10 @@ class SearchService:
                 and not search_index.difference(session, generation))
 
     def _matches(self, generation: SearchGeneration) -> bool:
-        return generation.signature == self._signature() and generation.max_chars == DEFAULT_MAX_CHARS
+        return generation.signature == self.configured_signature() and generation.max_chars == DEFAULT_MAX_CHARS
 
-    def _signature(self) -> str:
+    def configured_signature(self) -> str:
+        """The configured ranking and its models, as a generation records them."""
         return indexer.ranking_signature(self.ranking.name,
                                          {f.backend: self.embedders[f.backend].model for f in self.ranking.dense})
 
@@ -386,7 +387,7 @@ class SearchService:
         started = time.perf_counter()
         if force or not self.sync(session, progress):
             generation, _ = search_index.start_generation(
-                session, self.ranking.name, self._signature(),
+                session, self.ranking.name, self.configured_signature(),
                 {f.backend: {"model": self.embedders[f.backend].model, "dim": self.embedders[f.backend].dim,
                              "unit": f.unit} for f in self.ranking.dense},
                 DEFAULT_MAX_CHARS)
