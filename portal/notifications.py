@@ -80,7 +80,7 @@ def _send_pending(session: Session, config) -> int:
         return 0
     sent = 0
     with smtplib.SMTP(config["MESA_SMTP_HOST"], config["MESA_SMTP_PORT"], timeout=10) as smtp:
-        if config["MESA_SMTP_STARTTLS"] == "1":
+        if config["MESA_SMTP_STARTTLS"]:
             smtp.starttls()
         if config["MESA_SMTP_USER"]:
             smtp.login(config["MESA_SMTP_USER"], config["MESA_SMTP_PASSWORD"])

@@ -167,7 +167,7 @@ def smtp(seeded_app, monkeypatch):
     """SMTP configured, with the fake server; the e-mails it received."""
     import portal.notifications
 
-    seeded_app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS="0")
+    seeded_app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS=False)
     monkeypatch.setattr(FakeSMTP, "sent", [])
     monkeypatch.setattr(portal.notifications.smtplib, "SMTP", FakeSMTP)
     return FakeSMTP

@@ -1,0 +1,113 @@
+"""The production server: gunicorn's settings come from MESA_*, and it really serves Mesa with its workers,
+the request log in its error log (a live server on 127.0.0.1, stopped at the end)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from portal.gunicorn_conf import server_settings
+from tests.conftest import ROOT
+
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+START_TIMEOUT_S = 60
+
+
+def test_the_server_settings_come_from_the_mesa_settings():
+    settings = server_settings({"MESA_BIND": "0.0.0.0:8000", "MESA_WORKERS": "3", "MESA_THREADS": "8"})
+    assert settings == {"bind": ["0.0.0.0:8000"], "workers": 3, "threads": 8, "worker_class": "gthread"}
+
+
+def test_by_default_two_threaded_workers_listen_on_loopback():
+    assert server_settings({}) == {"bind": ["127.0.0.1:5000"], "workers": 2, "threads": 4,
+                                   "worker_class": "gthread"}
+
+
+def test_one_thread_runs_plain_sync_workers():
+    assert server_settings({"MESA_THREADS": "1"})["worker_class"] == "sync"
+
+
+@pytest.mark.parametrize("name", ["MESA_WORKERS", "MESA_THREADS"])
+def test_no_workers_or_threads_refuses_to_start(name):
+    with pytest.raises(RuntimeError, match=f"{name}=0 must be at least 1"):
+        server_settings({name: "0"})
+
+
+def test_the_app_is_not_preloaded_in_the_master():
+    import portal.gunicorn_conf as conf
+
+    assert conf.preload_app is False and conf.control_socket_disable is True
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(url: str, server: subprocess.Popen) -> None:
+    """Return once the server answers; fail when it exits or does not answer in time."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"gunicorn exited with {server.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"gunicorn did not answer within {START_TIMEOUT_S} s")
+
+
+@pytest.fixture
+def gunicorn_server(seeded_sqlite_template, tmp_path):
+    """gunicorn with Mesa's configuration on a free loopback port over a copy of the seeded database:
+    yields (base URL, path of its error log)."""
+    for name in ("mesa.db", "index.npz"):
+        shutil.copyfile(seeded_sqlite_template / name, tmp_path / name)
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    env = {**os.environ, "MESA_ENV": "development", "MESA_INSTANCE_DIR": str(tmp_path / "instance"),
+           "MESA_DATABASE_URL": f"sqlite:///{tmp_path / 'mesa.db'}", "MESA_INDEX_PATH": str(tmp_path / "index.npz"),
+           "MESA_RANKING": "fake", "MESA_EMBEDDER_MODEL": "", "MESA_BIND": f"127.0.0.1:{port}",
+           "MESA_WORKERS": "2", "MESA_THREADS": "2", "HF_HUB_OFFLINE": "1"}
+    with log_path.open("wb") as log:
+        server = subprocess.Popen([str(GUNICORN), "-c", "python:portal.gunicorn_conf", "portal.wsgi:app"],
+                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url + "/", server)
+        yield url, log_path
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_gunicorn_serves_mesa_with_two_workers_and_logs_each_request(gunicorn_server):
+    url, log_path = gunicorn_server
+    request = urllib.request.Request(url + "/api/search?q=printer", headers={"X-Request-ID": "probe-1"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200 and response.headers["X-Request-ID"] == "probe-1"
+        assert json.loads(response.read())["results"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "probe-1" not in log_path.read_text(errors="replace"):
+        time.sleep(0.1)
+    log = log_path.read_text(errors="replace")
+    assert "Using worker: gthread" in log and log.count("Booting worker with pid") == 2
+    [line] = [json.loads(text[text.index("{"):]) for text in log.splitlines() if '"probe-1"' in text]
+    assert line["route"] == "/api/search" and line["status"] == 200 and line["user_id"] == "-"
