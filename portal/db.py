@@ -22,17 +22,21 @@ def database_url(app: Flask) -> str:
     return f"sqlite:///{Path(app.instance_path) / 'mesa.db'}"
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    """Foreign keys on, and write-ahead logging: the server's worker processes read while one of them writes
+    (in SQLite's default mode a write waits for every reader and blocks them), and a commit costs one sync
+    of the log instead of several (still synced: a committed ticket survives a crash)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets foreign keys on (PostgreSQL has them always)."""
+    """An engine for the URL; SQLite gets foreign keys and write-ahead logging (see _configure_sqlite)."""
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+        event.listen(engine, "connect", _configure_sqlite)
     return engine
 
 

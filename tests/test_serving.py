@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.gunicorn_conf import server_settings
-from tests.conftest import ROOT
+from portal.gunicorn_conf import library_thread_env, server_settings
+from tests.conftest import POSTGRES_URL, ROOT
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 START_TIMEOUT_S = 60
@@ -47,6 +47,28 @@ def test_the_app_is_not_preloaded_in_the_master():
     import portal.gunicorn_conf as conf
 
     assert conf.preload_app is False and conf.control_socket_disable is True
+
+
+def test_openmp_threads_sleep_while_they_wait_unless_the_operator_says_otherwise():
+    assert library_thread_env({}) == ["OMP_WAIT_POLICY=PASSIVE"]
+    assert library_thread_env({"OMP_WAIT_POLICY": "ACTIVE"}) == ["OMP_WAIT_POLICY=ACTIVE"]
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite's journal mode")
+def test_on_sqlite_a_worker_commits_while_another_is_reading(app):
+    """Write-ahead logging: an open read (another worker rendering a page) does not block a commit."""
+    engine = app.extensions["mesa_engine"]
+    reader, writer = engine.raw_connection(), engine.raw_connection()
+    try:
+        writer.execute("PRAGMA busy_timeout=100")
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM users").fetchall()
+        writer.execute("INSERT INTO teams (name, categories) VALUES ('written during a read', '[]')")
+        writer.commit()  # in SQLite's default journal mode: "database is locked" after 100 ms
+        assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        reader.close()
+        writer.close()
 
 
 def free_port() -> int:
