@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -54,9 +55,12 @@ CUSTOMER_EMAIL = "load-customer@bench.example"
 CUSTOMER_PASSWORD = "load bench password"
 USER_AGENT = "mesa-bench-load/1"
 REQUEST_TIMEOUT_S = 10.0
-TICKET_TIMEOUT_S = 60.0  # long enough that the client hears about every ticket the server creates
+TICKET_TIMEOUT_S = 30.0  # longer: the client should hear about every ticket the server creates
 TICKET_SUBJECT = "Load bench ticket"
-MAX_CONNECTIONS = 64
+# Requests in flight at once, as a multiple of the server's threads: enough to keep every thread busy, few
+# enough that an overloaded server is not left a long backlog of requests whose client has given up (a
+# request still waiting here when its timeout ends is an error and never sent).
+IN_FLIGHT_PER_THREAD = 2
 KEEPALIVE_REUSE_S = 1.5  # below gunicorn's keep-alive timeout (2 s)
 START_TIMEOUT_S = 120
 
@@ -250,7 +254,7 @@ class Connection:
 class Client:
     """A pool of keep-alive connections; POSTs get a connection of their own, so one is never sent twice."""
 
-    def __init__(self, port: int, max_connections: int = MAX_CONNECTIONS):
+    def __init__(self, port: int, max_connections: int):
         self.port = port
         self._idle: list[Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
@@ -308,7 +312,8 @@ class Client:
 class Customer:
     """A signed-in customer: the session cookie and the CSRF token of the ask-for-help form."""
 
-    def __init__(self):
+    def __init__(self, email: str = CUSTOMER_EMAIL, password: str = CUSTOMER_PASSWORD):
+        self.email, self.password = email, password
         self.cookies: dict[str, str] = {}
         self.csrf_token = ""
 
@@ -326,7 +331,7 @@ class Customer:
         """Sign in through the login form, then read the ask-for-help form's token."""
         page = await client.request("GET", "/login", self.cookie_header())
         self.remember(page)
-        body = urllib.parse.urlencode({"email": CUSTOMER_EMAIL, "password": CUSTOMER_PASSWORD,
+        body = urllib.parse.urlencode({"email": self.email, "password": self.password,
                                        "csrf_token": csrf_token_in(page.body)}).encode()
         signed_in = await client.request("POST", "/login", {**self.cookie_header(), **FORM}, body)
         self.remember(signed_in)
@@ -464,7 +469,7 @@ async def closed_loop(work: Workload, weights: dict, users: int, duration: float
     return recorder, time.perf_counter() - started
 
 
-async def drain(client: Client, limit_s: float = 60.0) -> float:
+async def drain(client: Client, limit_s: float = 30.0) -> float:
     """Wait until the server has worked off what earlier requests left queued (a trivial request answers in
     under half a second); the seconds waited."""
     started = time.perf_counter()
@@ -487,7 +492,7 @@ def percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))], 1)
+    return round(ordered[min(len(ordered), max(1, math.ceil(share * len(ordered)))) - 1], 1)
 
 
 def server_durations(log_path: Path, phase: str) -> dict:
@@ -552,7 +557,8 @@ def offered_rates(suggestions_per_s: float) -> dict:
 async def run_phases(port: int, queries: list[str], slugs: list[str], args) -> dict:
     """Warm the workers, then: saturation (what the server sustains), a sustained load at 70% of that, and
     the goal's offered load (last, as it may overload the server)."""
-    client, customer = Client(port), Customer()
+    server_threads = args.workers * args.threads
+    client, customer = Client(port, IN_FLIGHT_PER_THREAD * server_threads), Customer()
     await customer.sign_in(client)
     work = Workload(client, customer, queries, slugs, random.Random(args.seed), "warm")
     await closed_loop(work, {kind: rate for kind, rate in RATES.items() if kind != "ticket"}, args.users,
@@ -610,8 +616,7 @@ def run(args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="mesa-load-"))
     port = free_port()
     env = instance_env(workdir, ranking, port, args.workers)
-    results: dict = {"ranking": ranking, "workers": args.workers,
-                     "threads": load_settings(env)["MESA_THREADS"], "cpus": os.cpu_count(),
+    results: dict = {"ranking": ranking, "workers": args.workers, "threads": args.threads, "cpus": os.cpu_count(),
                      "load_average_before": os.getloadavg()[0]}
     try:
         print(f"preparing {workdir} ({ranking}) ...", file=sys.stderr, flush=True)
@@ -691,12 +696,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds of warm-up (not measured)")
     parser.add_argument("--rate", type=float, default=GOAL["rate"],
                         help="suggestions per second offered in the goal phase (the other kinds in proportion)")
-    parser.add_argument("--users", type=int, default=8, help="virtual users of the saturation phase")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--users", type=int, help="virtual users of the saturation phase (default: one for "
+                                                    "each of the server's threads)")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the throwaway instance (and gunicorn's log)")
     args = parser.parse_args(argv)
+    from portal.config import load_settings
+
+    args.threads = load_settings()["MESA_THREADS"]
+    args.users = args.users or args.workers * args.threads
     results = run(args)
     print(report(results, args))
     if args.json:

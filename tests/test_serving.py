@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from portal import create_app
 from portal.gunicorn_conf import library_thread_env, server_settings
 from tests.conftest import POSTGRES_URL, ROOT
 
@@ -133,3 +134,75 @@ def test_gunicorn_serves_mesa_with_two_workers_and_logs_each_request(gunicorn_se
     assert "Using worker: gthread" in log and log.count("Booting worker with pid") == 2
     [line] = [json.loads(text[text.index("{"):]) for text in log.splitlines() if '"probe-1"' in text]
     assert line["route"] == "/api/search" and line["status"] == 200 and line["user_id"] == "-"
+
+
+def load_bench():
+    """bench/load.py as a module."""
+    import importlib.util
+
+    if "bench_load" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_load"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_load"]
+
+
+def test_the_load_bench_client_signs_in_creates_tickets_and_counts_them_through_gunicorn(gunicorn_server,
+                                                                                            tmp_path):
+    import asyncio
+    import random
+
+    from sqlalchemy import func, select
+
+    from portal.db import get_session
+    from portal.domain.models import Role, Ticket
+    from tests.conftest import PASSWORD, ROLE_EMAILS
+
+    bench = load_bench()
+    url, _ = gunicorn_server
+    port = int(url.rsplit(":", 1)[1])
+
+    async def load():
+        client = bench.Client(port, max_connections=4)
+        customer = bench.Customer(ROLE_EMAILS[Role.CUSTOMER], PASSWORD)
+        await customer.sign_in(client)
+        work = bench.Workload(client, customer, ["printer", "vpn no conecta"], ["add-a-printer"],
+                              random.Random(1), "test")
+        recorder, _ = await bench.closed_loop(work, {"suggest": 1, "search": 1, "article": 1, "ticket": 1}, 2, 1.5)
+        client.close()
+        return recorder
+
+    recorder = asyncio.run(load())
+    assert sum(recorder.errors.values()) == 0, recorder.error_examples
+    assert all(recorder.latencies[kind] for kind in bench.KINDS)
+    app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path / "instance"),
+                      "MESA_DATABASE_URL": f"sqlite:///{tmp_path / 'mesa.db'}"})
+    with app.app_context():
+        subjects = set(get_session().scalars(select(Ticket.subject)))
+        assert get_session().scalar(select(func.count(Ticket.id))) == len(recorder.ticket_ids)
+    app.extensions["mesa_engine"].dispose()
+    assert all(subject.startswith(bench.TICKET_SUBJECT) for subject in subjects)
+    assert bench.bench_tickets(app).keys() == set(recorder.ticket_ids)
+
+
+def test_the_load_bench_tells_a_lost_ticket_from_one_its_client_gave_up_on():
+    bench = load_bench()
+    kept = bench.ticket_check(before=3, after=6, confirmed=[4, 5], in_database={4: "a", 5: "b", 6: "c"})
+    assert kept["none_lost"] and not kept["count_matches"] and kept["created_unconfirmed"] == [6]
+    lost = bench.ticket_check(before=3, after=4, confirmed=[4, 5], in_database={4: "a"})
+    assert not lost["none_lost"] and lost["lost"] == [5]
+    exact = bench.ticket_check(before=0, after=2, confirmed=[1, 2], in_database={1: "a", 2: "b"})
+    assert exact["none_lost"] and exact["count_matches"]
+
+
+def test_the_load_bench_offers_requests_at_the_asked_rates_within_the_phase():
+    import random
+
+    bench = load_bench()
+    due = bench.arrivals({"suggest": 100.0, "ticket": 2.0}, 10.0, random.Random(3))
+    assert due == sorted(due) and all(0 <= moment < 10.0 for moment, _ in due)
+    counts = {kind: sum(1 for _, k in due if k == kind) for kind in ("suggest", "ticket")}
+    assert 900 <= counts["suggest"] <= 1100 and 5 <= counts["ticket"] <= 40
+    assert bench.percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.5) == 3.0 and bench.percentile([], 0.5) is None
+    assert bench.percentile([float(n) for n in range(1, 101)], 0.95) == 95.0
