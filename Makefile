@@ -63,7 +63,7 @@ calibrate: $(BIN)/.installed
 bench-scale: $(BIN)/.installed translations
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/scale.py
 
-# Throughput and latency through gunicorn with 2 workers on 127.0.0.1, on a throwaway instance (about 4 minutes).
+# Throughput and latency through gunicorn with 2 workers on 127.0.0.1, on a throwaway instance (about 5 minutes).
 bench-load: $(BIN)/.installed translations
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py
 
