@@ -3,10 +3,11 @@ it building the index).
 
 Prepares a throwaway instance (its own SQLite database: `flask db upgrade`, `kb import`, `index build` with
 MESA_RANKING or the default ranking, the demo accounts and a bench customer), starts Mesa under gunicorn
-with 2 workers (portal/gunicorn_conf.py) on a free loopback port, warms every worker, then runs three bounded
+with 2 workers (portal/gunicorn_conf.py) on a free loopback port, warms every worker, then runs four bounded
 phases of one mix of requests: suggestions while a customer types (`/api/suggest`), searches (`/api/search`),
 article pages, and tickets created by the signed-in customer through the ask-for-help form (CSRF token).
 
+0. **Sequential** (a third as long): one request at a time, the cost of one request on the machine as it is.
 1. **Saturation** (closed loop): one virtual user per server thread sends its next request as soon as the
    last one answered: what the server sustains.
 2. **Sustained** (open loop): requests arrive at 70% of the suggestion rate reached at saturation (the other
@@ -579,8 +580,8 @@ def offered_rates(suggestions_per_s: float) -> dict:
 
 
 async def run_phases(port: int, queries: list[str], slugs: list[str], args) -> dict:
-    """Warm the workers, then: saturation (what the server sustains), a sustained load at 70% of that, and
-    the goal's offered load (last, as it may overload the server)."""
+    """Warm the workers, then: one request at a time, saturation (what the server sustains), a sustained load
+    at 70% of that, and the goal's offered load (last, as it may overload the server)."""
     server_threads = args.workers * args.threads
     client, customer = Client(port, IN_FLIGHT_PER_THREAD * server_threads), Customer()
     await customer.sign_in(client)
@@ -597,6 +598,7 @@ async def run_phases(port: int, queries: list[str], slugs: list[str], args) -> d
                                    "client_cpu_s": round(time.process_time() - cpu_before, 1)}
         results["drain_s"][name] = await drain(client)
 
+    await phase("sequential", lambda: closed_loop(work, RATES, 1, args.duration / 3))
     await phase("saturation", lambda: closed_loop(work, RATES, args.users, args.duration))
     saturated = len(results["phases"]["saturation"]["recorder"].latencies["suggest"])
     sustained = round(0.7 * saturated / results["phases"]["saturation"]["seconds"], 1)
@@ -653,7 +655,7 @@ def run(args) -> dict:
         server = start_server(env, log_path)
         try:
             wait_until_serving(f"http://{HOST}:{port}", server)
-            print(f"serving on {HOST}:{port}; warming {args.warmup:g} s, then 3 phases of {args.duration:g} s",
+            print(f"serving on {HOST}:{port}; warming {args.warmup:g} s, then 4 phases of up to {args.duration:g} s",
                   file=sys.stderr, flush=True)
             tickets_before = ticket_count(app)
             ran = asyncio.run(run_phases(port, queries, slugs, args))
@@ -685,6 +687,8 @@ def report(results: dict, args) -> str:
 
     phases = results["phases"]
     titles = {
+        "sequential": "Sequential: one user, one request at a time, the same mix (what one request costs on "
+                      "this machine now)",
         "saturation": f"Saturation: {args.users} users back to back, mix {rates('goal')} in proportion",
         "sustained": f"Sustained: offered {rates('sustained')} (70% of the suggestions at saturation)",
         "goal": f"Goal: offered {rates('goal')}",
