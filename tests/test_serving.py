@@ -151,6 +151,7 @@ def load_bench():
 def test_the_load_bench_client_signs_in_creates_tickets_and_counts_them_through_gunicorn(gunicorn_server,
                                                                                             tmp_path):
     import asyncio
+    import concurrent.futures
     import random
 
     from sqlalchemy import func, select
@@ -173,7 +174,9 @@ def test_the_load_bench_client_signs_in_creates_tickets_and_counts_them_through_
         client.close()
         return recorder
 
-    recorder = asyncio.run(load())
+    # In a thread of its own: another test's library (Playwright) may have left an event loop running here.
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        recorder = thread.submit(asyncio.run, load()).result()
     assert sum(recorder.errors.values()) == 0, recorder.error_examples
     assert all(recorder.latencies[kind] for kind in bench.KINDS)
     app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path / "instance"),
