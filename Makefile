@@ -5,8 +5,12 @@ BIN := $(VENV)/bin
 FLASK := MESA_ENV=$${MESA_ENV:-development} HF_HUB_OFFLINE=1 $(BIN)/flask --app portal
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The production server listens on MESA_BIND when it is set, else on HOST:PORT.
+BIND := $(or $(MESA_BIND),$(HOST):$(PORT))
+GUNICORN := MESA_ENV=$${MESA_ENV:-development} MESA_BIND=$(BIND) HF_HUB_OFFLINE=1 $(BIN)/gunicorn \
+	-c python:portal.gunicorn_conf
 
-.PHONY: run setup test test-postgres translations chromium extract-messages bench bench-quality bench-hosts bench-startup bench-scale calibrate clean
+.PHONY: run serve setup test test-postgres translations chromium extract-messages bench bench-quality bench-hosts bench-startup bench-load bench-scale calibrate clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +28,14 @@ setup: $(BIN)/.installed translations
 	$(FLASK) users demo
 	$(FLASK) desk defaults
 
+# Production server (gunicorn, MESA_WORKERS processes of MESA_THREADS threads); developers who want the
+# reloader run `$(FLASK) run --debug` instead.
 run: setup
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	$(GUNICORN) portal.wsgi:app
+
+# The same server without the setup steps (the database, index and accounts already prepared).
+serve: $(BIN)/.installed translations
+	$(GUNICORN) portal.wsgi:app
 
 # Debian's chromium for the browser tests (tests/browser/), installed when missing.
 chromium:
@@ -63,7 +73,12 @@ bench-hosts: $(BIN)/.installed translations
 bench-startup: $(BIN)/.installed translations
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/startup.py
 
-bench: bench-quality bench-hosts bench-startup bench-scale
+bench: bench-quality bench-hosts bench-startup bench-load bench-scale
+
+# Throughput and latency through gunicorn with 2 workers on 127.0.0.1, on a throwaway instance (about 5 minutes).
+bench-load: $(BIN)/.installed translations
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py
+
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

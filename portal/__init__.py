@@ -11,8 +11,7 @@ from .config import DEV_SECRET_KEY, load_settings
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app from MESA_* settings (or ``test_config``), with its extensions and blueprints."""
-    config = load_settings()
-    config.update(test_config or {})
+    config = load_settings(overrides=test_config)
     app = Flask(__name__, instance_path=str(Path(config["MESA_INSTANCE_DIR"]).resolve()))
     app.config.update(config)
     if app.config.get("TESTING") and "MESA_BACKGROUND_JOBS" not in (test_config or {}):
@@ -33,8 +32,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from . import auth, background, commands, db, errors, health, i18n, safe_input, search
+    from . import auth, background, commands, db, errors, health, i18n, request_log, safe_input, search
 
+    request_log.init_app(app)
     db.init_app(app)
     background.init_app(app)
     safe_input.init_app(app)

@@ -12,14 +12,42 @@ ENV_PREFIX = "MESA_"
 DEV_SECRET_KEY = "dev-only-not-secret"
 
 
+BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+                 "off": False}
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its name (without the prefix), default, type and what it does."""
+    """One setting: its name (without the prefix), default, type, what it does and, for a setting with a fixed
+    set of values, those values (anything else refuses to start)."""
 
     name: str
     default: object
     help: str
     type: type = str
+    choices: tuple[str, ...] = ()
+
+
+def parse_bool(key: str, raw: str) -> bool:
+    """A boolean setting's value: 1/0, true/false, yes/no, on/off in any case; RuntimeError for anything else
+    (a typo must not silently mean "off": MESA_SMTP_STARTTLS=ture would send the password in clear)."""
+    try:
+        return BOOLEAN_WORDS[raw.strip().lower()]
+    except KeyError:
+        raise RuntimeError(f"{key}={raw!r} is not a boolean; use one of 1/0, true/false, yes/no, on/off") from None
+
+
+def parse_setting(setting: Setting, raw: str):
+    """The typed value of one setting given as text in the environment; RuntimeError naming it when invalid."""
+    key = ENV_PREFIX + setting.name
+    if setting.type is bool:
+        return parse_bool(key, raw)
+    if setting.choices and raw not in setting.choices:
+        raise RuntimeError(f"{key}={raw!r} is not one of {', '.join(setting.choices)}")
+    try:
+        return setting.type(raw)
+    except ValueError:
+        raise RuntimeError(f"{key}={raw!r} is not a valid {setting.type.__name__}") from None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -27,7 +55,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Signs sessions and CSRF tokens. Must be set to a long random value in production; "
             "Mesa refuses to start with the default outside development and tests."),
     Setting("ENV", "production",
-            "`development` allows the default secret key (set by `make run`); anything else is production."),
+            "`development` allows the default secret key (set by `make run`); `production` refuses it. Any other "
+            "value refuses to start.", choices=("development", "production")),
     Setting("INSTANCE_DIR", "instance",
             "Directory for the SQLite database and the search index (relative to where Mesa is started)."),
     Setting("DATABASE_URL", "",
@@ -72,12 +101,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_PORT", 587, "SMTP port.", int),
     Setting("SMTP_USER", "", "SMTP user name (empty: no login)."),
     Setting("SMTP_PASSWORD", "", "SMTP password."),
-    Setting("SMTP_STARTTLS", "1", "`1` to use STARTTLS on the SMTP connection, `0` not to."),
+    Setting("SMTP_STARTTLS", True,
+            "Use STARTTLS on the SMTP connection: true/false (also 1/0, yes/no, on/off; anything else refuses "
+            "to start).", bool),
     Setting("MAIL_FROM", "mesa@localhost", "Sender address of notifications."),
-    Setting("BACKGROUND_JOBS", 1,
-            "`1`: every serving process runs the e-mail sender and the desk sweep in background threads (started "
-            "by its first request); `0`: it does not, and cron runs `flask mail send-outbox` and "
-            "`flask desk sweep` instead.", int),
+    Setting("BACKGROUND_JOBS", True,
+            "`true` (or 1/yes/on): every serving process runs the e-mail sender and the desk sweep in background "
+            "threads (started by its first request); `false`: it does not, and cron runs `flask mail send-outbox` "
+            "and `flask desk sweep` instead.", bool),
     Setting("MAIL_POLL_SECONDS", 5,
             "How often the e-mail sender of a serving process looks for messages due (a request that writes one "
             "wakes the sender of its own process at once).", int),
@@ -87,21 +118,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SWEEP_INTERVAL", 60,
             "Seconds between two runs of the desk sweep (automatic escalation and closing) in the serving "
             "processes; one process runs each sweep, whatever the number of processes and hosts.", int),
+    Setting("BIND", "127.0.0.1:5000",
+            "Where the production server (gunicorn, `make run` / `make serve`) listens: `HOST:PORT` or "
+            "`unix:PATH`. `make run` sets it from its HOST and PORT variables when it is not set.", str),
+    Setting("WORKERS", 2, "Worker processes of the production server (each loads its own models and index).",
+            int),
+    Setting("THREADS", 4, "Threads per worker process: requests one worker serves at once.", int),
 )
 
 
-def load_settings(environ: dict | None = None) -> dict:
-    """Flask config values (named ``MESA_<NAME>``) from defaults overridden by the environment."""
+def load_settings(environ: dict | None = None, overrides: dict | None = None) -> dict:
+    """Flask config values (named ``MESA_<NAME>``) from defaults overridden by the environment, then by
+    ``overrides`` (the app factory's test config); a setting given as text is parsed the same way from both."""
     environ = os.environ if environ is None else environ
+    overrides = overrides or {}
     config = {}
     for setting in SETTINGS:
         key = ENV_PREFIX + setting.name
-        raw = environ.get(key)
+        raw = overrides.get(key, environ.get(key))
         if raw is None or raw == "":
             config[key] = setting.default
-            continue
-        try:
-            config[key] = setting.type(raw)
-        except ValueError:
-            raise RuntimeError(f"{key}={raw!r} is not a valid {setting.type.__name__}") from None
+        elif isinstance(raw, str):
+            config[key] = parse_setting(setting, raw)
+        else:
+            config[key] = raw
+    config.update({key: value for key, value in overrides.items() if key not in config})
     return config

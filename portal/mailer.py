@@ -63,7 +63,7 @@ def connect(config) -> smtplib.SMTP:
     except OSError as exc:  # smtplib's errors are OSErrors too
         raise ServerProblem(f"{type(exc).__name__}: {exc}") from exc
     try:
-        if config["MESA_SMTP_STARTTLS"] == "1":
+        if config["MESA_SMTP_STARTTLS"]:
             smtp.starttls()
         if config["MESA_SMTP_USER"]:
             smtp.login(config["MESA_SMTP_USER"], config["MESA_SMTP_PASSWORD"])

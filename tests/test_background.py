@@ -34,7 +34,7 @@ def jobs_app(request, tmp_path, monkeypatch):
         for name in ("mesa.db", "index.npz"):
             shutil.copyfile(template / name, tmp_path / name)
         app = make_test_app(tmp_path, f"sqlite:///{tmp_path / 'mesa.db'}", **JOB_SETTINGS)
-    app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS="0")
+    app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS=False)
     monkeypatch.setattr(FakeSMTP, "sent", [])
     monkeypatch.setattr(portal.mailer.smtplib, "SMTP", FakeSMTP)
     yield app

@@ -45,7 +45,7 @@ def smtp(seeded_app, monkeypatch):
     """SMTP configured, with the fake server; the e-mails it received."""
     import portal.mailer
 
-    seeded_app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS="0")
+    seeded_app.config.update(MESA_SMTP_HOST="smtp.example.com", MESA_SMTP_STARTTLS=False)
     monkeypatch.setattr(FakeSMTP, "sent", [])
     monkeypatch.setattr(FakeSMTP, "connections", 0)
     monkeypatch.setattr(portal.mailer.smtplib, "SMTP", FakeSMTP)
