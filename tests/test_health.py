@@ -55,13 +55,15 @@ def test_an_unreachable_database_answers_503_without_saying_where_it_is(tmp_path
     app.extensions["mesa_engine"].dispose()
 
 
-def test_the_index_check_says_whether_this_process_has_it_and_how_far_behind_it_is(seeded_app):
-    client = seeded_app.test_client()
+def test_the_index_check_says_whether_this_process_has_it_and_how_far_behind_it_is(seeded_app, tmp_path):
+    fresh = make_test_app(tmp_path / "fresh-process", seeded_app.config["MESA_DATABASE_URL"])
+    client = fresh.test_client()
     before = client.get("/healthz").get_json()["checks"]["search_index"]
     assert before["loaded"] is False and before["behind"] is None  # a probe never loads the index
     client.get("/api/search?q=vpn")
     after = client.get("/healthz").get_json()["checks"]["search_index"]
     assert after["loaded"] is True and after["behind"] == 0 and after["generation"] == before["generation"]
+    fresh.extensions["mesa_engine"].dispose()
 
 
 def test_a_missing_index_degrades_but_keeps_the_process_in_service(seeded_app):
