@@ -14,7 +14,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-BUNDLED_MINILM = "all-MiniLM-L6-v2"
+BUNDLED_MINILM = "all-MiniLM-L6-v2"  # by this name: the bundled weights on torch (sentence-transformers)
+BUNDLED_MINILM_INT8 = "all-MiniLM-L6-v2-int8-onnx"  # the default: the same weights, int8, on ONNX Runtime
 BACKENDS = ("use", "sentence-transformers", "e5", "fake")
 # Texts per forward pass of a sentence-transformers model. Small batches hold less in activations: on
 # 3,001 sections of the scale benchmark's KB, MiniLM with batches of 16 took 110 s and swelled the process
@@ -274,11 +275,19 @@ class FakeEmbedder:
 
 
 def make_embedder(backend: str, model: str = "", threads: int | None = None) -> Embedder:
-    """Build the embedder a setting names: ``use``, ``sentence-transformers`` (with a model) or ``fake``."""
+    """Build the embedder a setting names: ``use``, ``sentence-transformers`` (with a model), ``e5`` or ``fake``.
+
+    For ``sentence-transformers`` no model (or ``all-MiniLM-L6-v2-int8-onnx``) is the bundled MiniLM, int8 on
+    ONNX Runtime (indexer/minilm_onnx.py); ``all-MiniLM-L6-v2`` is the same weights on torch, any other name
+    or path a sentence-transformers model on torch."""
     if backend == "use":
         return UniversalSentenceEncoderEmbedder(threads=threads)
     if backend == "sentence-transformers":
-        return SentenceTransformerEmbedder(model or BUNDLED_MINILM)
+        if not model or model == BUNDLED_MINILM_INT8:
+            from .minilm_onnx import OnnxMiniLMEmbedder
+
+            return OnnxMiniLMEmbedder(threads=threads)
+        return SentenceTransformerEmbedder(model)
     if backend == "e5":
         return E5Embedder(threads=threads)
     if backend == "fake":
