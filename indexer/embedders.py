@@ -178,13 +178,6 @@ def e5_unavailable_reason() -> str | None:
     return None
 
 
-# How e5's OpenMP threads wait between the ~70 parallel steps of one query: asleep (PASSIVE), unless the
-# environment says otherwise. Spinning, they take the cores a busy machine's other work needs and then wait
-# for it: starter questions beside two busy processes took 57 ms p50 (640 ms p95) against 17 ms asleep;
-# on an idle machine asleep was also the faster, 8.2 against 9.2 ms in /api/search (docs/measurements.md).
-# Set in the environment when an e5 embedder is made, so OpenMP runtimes loaded after it (FAISS, torch) read
-# the same; the production server sets it for its workers anyway (portal/gunicorn_conf.py on main).
-E5_WAIT_POLICY = "PASSIVE"
 
 
 class E5Embedder:
@@ -192,8 +185,10 @@ class E5Embedder:
     which the engine adds itself. Spanish and English in one space, stronger across them than USE.
 
     Batches of passages run on ``threads`` (every core by default), a query on ``query_threads`` (the same
-    by default; one thread is slower on an idle machine, 14.4 against 8.2 ms, and a little faster beside busy
-    ones).
+    by default). How the threads wait between a query's ~70 parallel steps is the process's OpenMP setting:
+    spinning (libgomp's default) is the fastest on an idle machine and very slow beside busy processes,
+    where asleep (OMP_WAIT_POLICY=PASSIVE, what the production server sets) or one query thread hold up
+    (docs/measurements.md, "Query cost").
     """
 
     backend = "e5"
@@ -202,10 +197,6 @@ class E5Embedder:
     def __init__(self, threads: int | None = None, query_threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
         self.query_threads = min(query_threads or self.threads, self.threads)
-        # Read by each OpenMP runtime when it loads: made before the index, an e5 embedder comes before FAISS's
-        # (the engine's own loads at the first embedding). With FAISS's spinning beside e5's asleep, an e5
-        # query took 11.0 ms instead of 8.2.
-        os.environ.setdefault("OMP_WAIT_POLICY", E5_WAIT_POLICY)
         self._model = None
         self._set_threads = None
 

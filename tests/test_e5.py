@@ -34,11 +34,9 @@ def test_e5_queries_run_on_every_core_unless_told():
 @pytest.mark.real_model
 def test_the_engine_runs_a_query_on_its_query_threads_and_passages_on_all():
     import ctypes
-    import os
 
     embedder = E5Embedder(threads=2, query_threads=1)
     embedder.encode_queries(["vpn"])
-    assert os.environ["OMP_WAIT_POLICY"]  # PASSIVE unless the environment had said otherwise
     max_threads = embedder._model._lib.omp_get_max_threads
     max_threads.restype = ctypes.c_int
     assert max_threads() == 1
