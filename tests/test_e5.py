@@ -25,6 +25,25 @@ def test_the_e5_backend_is_made_with_every_core_by_default():
     assert E5Embedder().threads >= 1
 
 
+def test_e5_queries_run_on_every_core_unless_told():
+    assert E5Embedder(threads=2).query_threads == 2
+    assert E5Embedder(threads=4, query_threads=1).query_threads == 1
+    assert E5Embedder(threads=1, query_threads=2).query_threads == 1  # never more than the embedder has
+
+
+@pytest.mark.real_model
+def test_the_engine_runs_a_query_on_its_query_threads_and_passages_on_all():
+    import ctypes
+
+    embedder = E5Embedder(threads=2, query_threads=1)
+    embedder.encode_queries(["vpn"])
+    max_threads = embedder._model._lib.omp_get_max_threads
+    max_threads.restype = ctypes.c_int
+    assert max_threads() == 1
+    embedder.encode_documents(["La VPN no conecta", "The printer is offline"])
+    assert max_threads() == 2
+
+
 @pytest.mark.real_model
 def test_a_spanish_sentence_is_closer_to_its_translation_than_to_unrelated_ones():
     embedder = E5Embedder()

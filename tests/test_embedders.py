@@ -5,6 +5,7 @@ import pytest
 
 from indexer.embedders import (FakeEmbedder, SentenceTransformerEmbedder, UniversalSentenceEncoderEmbedder,
                                make_embedder)
+from indexer.minilm_onnx import OnnxMiniLMEmbedder
 
 
 def test_fake_embedder_is_deterministic_and_normalised():
@@ -23,8 +24,12 @@ def test_fake_embedder_is_deterministic_and_normalised():
 def test_make_embedder_picks_the_backend_without_loading_a_model():
     assert isinstance(make_embedder("use"), UniversalSentenceEncoderEmbedder)
     st = make_embedder("sentence-transformers")
-    assert isinstance(st, SentenceTransformerEmbedder) and st.model == "all-MiniLM-L6-v2"
-    assert st._model is None  # loads on first use, not when chosen
+    assert isinstance(st, OnnxMiniLMEmbedder) and st.model == "all-MiniLM-L6-v2-int8-onnx" and st.dim == 384
+    assert st._sessions == {}  # loads (and exports, the first time) on first use, not when chosen
+    torch_minilm = make_embedder("sentence-transformers", "all-MiniLM-L6-v2")  # the same weights on torch
+    assert isinstance(torch_minilm, SentenceTransformerEmbedder) and torch_minilm.model == "all-MiniLM-L6-v2"
+    assert torch_minilm._model is None
+    assert make_embedder("sentence-transformers", "all-MiniLM-L6-v2-int8-onnx").model == st.model
     assert make_embedder("sentence-transformers", "/models/my-model").model == "/models/my-model"
     assert make_embedder("fake", "64").dim == 64
     with pytest.raises(ValueError, match="unknown embedder backend 'word2vec'"):

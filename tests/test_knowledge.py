@@ -355,8 +355,9 @@ def test_the_whole_loop_with_the_real_model_matches_the_meaning_not_the_words(tm
                                            source_ticket=ticket)
         knowledge.change_state(session, article, staff[Role.AGENT_L2], "submit", article.version)
         knowledge.change_state(session, article, staff[Role.ADMIN], "publish", article.version)
-        get_search().stage_article(session, article)  # what publishing in the portal does
+        get_search().stage_article(session, article)  # what publishing in the portal does ...
         session.commit()
+        get_search().follow(wait=True)  # ... and so is this: without it, a search within 250 ms misses it
         slug = article.slug
     newcomer = app.test_client()
     signed_in = newcomer.post("/login", data={"email": "bruno@example.com", "password": PASSWORD,

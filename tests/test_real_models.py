@@ -63,7 +63,7 @@ def test_a_spanish_question_finds_the_english_only_article_first(hybrid_index, q
 
 def test_bundled_minilm_finds_english_paraphrases(minilm_index):
     field = minilm_index.meta["fields"]["sentence-transformers"]
-    assert field["model"] == "all-MiniLM-L6-v2" and field["dim"] == 384
+    assert field["model"] == "all-MiniLM-L6-v2-int8-onnx" and field["dim"] == 384  # the default: int8 ONNX
     top = [hit.slug for hit in minilm_index.search("my laptop disk is full", k=3)]
     assert "laptop-disk-full" in top
     top = [hit.slug for hit in minilm_index.search("I cannot connect to the VPN when working from home", k=3,
