@@ -147,9 +147,18 @@ def check_settings(config) -> None:
             raise RuntimeError(f"{name}={config[name]!r} must be at least 1")
 
 
+def check_mail_in_settings(config) -> None:
+    """Refuse, at start, an IMAP password sent in clear to another host (MESA_IMAP_TLS=none)."""
+    if config["MESA_IMAP_HOST"] and config["MESA_IMAP_TLS"] == "none" and \
+            config["MESA_IMAP_HOST"] not in ("127.0.0.1", "::1", "localhost"):
+        raise RuntimeError(f"MESA_IMAP_TLS=none would send the IMAP password in clear to {config['MESA_IMAP_HOST']}; "
+                           "use imaps or starttls (none is only for a server on this host)")
+
+
 def init_app(app: Flask) -> None:
     """Check the settings; with MESA_BACKGROUND_JOBS=1, start the jobs on each process's first request."""
     check_settings(app.config)
+    check_mail_in_settings(app.config)
     jobs = BackgroundJobs(app)
     app.extensions["mesa_background"] = jobs
     if app.config["MESA_BACKGROUND_JOBS"]:

@@ -129,6 +129,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How the IMAP connection is secured: `imaps` (TLS from the start), `starttls` (upgraded before the "
             "login), or `none` (only for a server on the same host, such as the tests' Dovecot).",
             choices=("imaps", "starttls", "none")),
+    Setting("IMAP_CA_FILE", "",
+            "PEM file of the certificate authority that signed the IMAP server's certificate (a company CA); "
+            "empty: the system's authorities. The certificate and the host name are always checked."),
     Setting("IMAP_USER", "", "IMAP user name of the help-desk mailbox."),
     Setting("IMAP_PASSWORD", "", "IMAP password."),
     Setting("IMAP_FOLDERS", "INBOX",

@@ -33,7 +33,7 @@ def folders(config) -> list[str]:
 def _connect(config) -> imaplib.IMAP4:
     """A logged-in IMAP connection, secured as MESA_IMAP_TLS says."""
     host, port, mode = config["MESA_IMAP_HOST"], config["MESA_IMAP_PORT"], config["MESA_IMAP_TLS"]
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=config["MESA_IMAP_CA_FILE"] or None)
     if mode == "imaps":
         client = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=IMAP_TIMEOUT)
     else:

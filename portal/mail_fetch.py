@@ -89,10 +89,12 @@ def take_one(session: Session, app: Flask, intake: inbound.Intake, mailbox: str,
         record = outcome.record
         summary = (record.id, record.disposition.value, record.sender or "?", record.reason)
         session.commit()
-    except IntegrityError:  # another fetcher recorded it first
+    except IntegrityError as exc:
         session.rollback()
-        report.already_recorded += 1
-        return True
+        if inbound.is_recorded(session, mailbox, uidvalidity, uid):  # another fetcher recorded it first
+            report.already_recorded += 1
+            return True
+        return _quarantine_failure(session, mailbox, uidvalidity, uid, raw, exc, report)
     except StaleDataError:  # an agent saved the ticket at this moment: try again next run
         session.rollback()
         report.left_for_later += 1
@@ -100,22 +102,29 @@ def take_one(session: Session, app: Flask, intake: inbound.Intake, mailbox: str,
         return False
     except Exception as exc:  # a bug or a mail no check foresaw: kept in the quarantine, never lost
         session.rollback()
-        log.exception("mail in: processing %s uid %s failed; quarantined", mailbox, uid)
-        try:
-            inbound.record_failure(session, mailbox, uidvalidity, uid, raw,
-                                   f"processing failed: {type(exc).__name__}: {exc}", utcnow())
-            session.commit()
-        except Exception:  # the database itself fails: the message stays unflagged and is fetched again
-            session.rollback()
-            log.exception("mail in: could not quarantine %s uid %s; it is fetched again next time", mailbox, uid)
-            report.left_for_later += 1
-            return False
-        report.outcomes["quarantined"] += 1
-        return True
+        return _quarantine_failure(session, mailbox, uidvalidity, uid, raw, exc, report)
     log_line = log.warning if summary[1] in ("quarantined", "refused") else log.info
     log_line("mail in: %s uid %s from %s -> %s (mail %s): %s", mailbox, uid, summary[2], summary[1], summary[0],
              summary[3])
     report.outcomes[summary[1]] += 1
+    return True
+
+
+def _quarantine_failure(session: Session, mailbox: str, uidvalidity: int, uid: int, raw: bytes, exc: Exception,
+                        report: FetchReport) -> bool:
+    """Keep a message whose processing failed in the quarantine; True when that was recorded (False: the
+    database failed too, so the message stays unflagged and is fetched again)."""
+    log.error("mail in: processing %s uid %s failed; quarantined", mailbox, uid, exc_info=exc)
+    try:
+        inbound.record_failure(session, mailbox, uidvalidity, uid, raw,
+                               f"processing failed: {type(exc).__name__}: {exc}", utcnow())
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.exception("mail in: could not quarantine %s uid %s; it is fetched again next time", mailbox, uid)
+        report.left_for_later += 1
+        return False
+    report.outcomes["quarantined"] += 1
     return True
 
 

@@ -2,8 +2,11 @@
 # A throwaway Dovecot IMAP server on 127.0.0.1 for the mail-in tests (Debian's dovecot-imapd, installed when
 # missing). Its configuration, mail and state live in one directory; no system daemon is used or left behind.
 #   scripts/dovecot.sh install            install dovecot-imapd if /usr/sbin/dovecot is missing
-#   scripts/dovecot.sh start DIR PORT     start a server in DIR (a new empty directory) listening on PORT;
-#                                         one account: user "mesa", password "mesa-test-password"
+#   scripts/dovecot.sh start DIR PORT [TLS_PORT]
+#                                         start a server in DIR (a new empty directory): IMAP with STARTTLS on
+#                                         PORT, IMAPS on TLS_PORT; a self-signed certificate for 127.0.0.1 and
+#                                         localhost in DIR/cert.pem; one account: user "mesa", password
+#                                         "mesa-test-password"
 #   scripts/dovecot.sh stop DIR           stop that server (DIR stays; the caller removes it)
 #   scripts/dovecot.sh run CMD...         start one in a temp directory, run CMD with MESA_TEST_IMAP_PORT set,
 #                                         stop it and remove the directory
@@ -26,7 +29,7 @@ install() {
   run() { "$@" >>"$LOG" 2>&1 || { cat "$LOG" >&2; rm -f "$LOG"; return 1; }; }
   run "${APT[@]}" update || { sleep 5; run "${APT[@]}" update; }
   # The package's own service is not wanted: stop it if the installation started one.
-  run "${APT[@]}" install -y --no-install-recommends dovecot-imapd
+  run "${APT[@]}" install -y --no-install-recommends dovecot-imapd openssl
   rm -f "$LOG"
   if command -v doveadm >/dev/null && [ -f /etc/dovecot/dovecot.conf ]; then
     "${SUDO[@]}" doveadm stop >/dev/null 2>&1 || true
@@ -34,9 +37,11 @@ install() {
 }
 
 start() {
-  local dir="$1" port="$2" mail_user
+  local dir="$1" port="$2" tls_port="${3:-0}" mail_user
   mkdir -p "$dir/run" "$dir/state" "$dir/mail"
   chmod 755 "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
   # Mail is stored as an ordinary user: "mail" when run as root (Dovecot refuses uid 0), else the caller.
   if [ "$(id -u)" = "0" ]; then mail_user=mail; else mail_user="$(id -un)"; fi
   local uid gid
@@ -50,7 +55,9 @@ instance_name = mesa-test-$port
 log_path = $dir/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <$dir/cert.pem
+ssl_key = <$dir/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
@@ -74,7 +81,8 @@ service imap-login {
     port = $port
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $tls_port
   }
 }
 service stats {
@@ -111,7 +119,7 @@ stop() {
 
 case "${1:-}" in
   install) install ;;
-  start) install; start "$2" "$3" ;;
+  start) install; start "$2" "$3" "${4:-0}" ;;
   stop) stop "$2" ;;
   run)
     shift
@@ -122,5 +130,5 @@ case "${1:-}" in
     start "$DIR" "$PORT"
     export MESA_TEST_IMAP_PORT="$PORT"
     "$@" ;;
-  *) echo "usage: $0 install | start DIR PORT | stop DIR | run CMD..." >&2; exit 2 ;;
+  *) echo "usage: $0 install | start DIR PORT [TLS_PORT] | stop DIR | run CMD..." >&2; exit 2 ;;
 esac

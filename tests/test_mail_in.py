@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -52,6 +53,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Dovecot:
+    """The test server: IMAP with STARTTLS on ``port``, IMAPS on ``tls_port``, its certificate and log."""
+
+    port: int
+    tls_port: int
+    directory: Path
+
+    @property
+    def certificate(self) -> str:
+        return str(self.directory / "cert.pem")
+
+    def log(self) -> str:
+        return (self.directory / "dovecot.log").read_text(errors="replace")
+
+
 @pytest.fixture(scope="session")
 def dovecot():
     """A Dovecot IMAP server for this test session (installed if missing; skipped only if that fails)."""
@@ -59,13 +76,13 @@ def dovecot():
         installed = subprocess.run([str(SCRIPT), "install"], capture_output=True, text=True, timeout=600)
         if installed.returncode != 0:
             pytest.skip(f"Dovecot cannot be installed here: {installed.stderr[-300:]}")
-    directory = tempfile.mkdtemp(prefix="mesa-dovecot-")
-    port = free_port()
-    started = subprocess.run([str(SCRIPT), "start", directory, str(port)], capture_output=True, text=True,
-                             timeout=120)
+    directory = Path(tempfile.mkdtemp(prefix="mesa-dovecot-"))  # under /tmp: its mail user must reach it
+    server = Dovecot(free_port(), free_port(), directory)
+    started = subprocess.run([str(SCRIPT), "start", str(directory), str(server.port), str(server.tls_port)],
+                             capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
-    yield port
-    subprocess.run([str(SCRIPT), "stop", directory], timeout=60)
+    yield server
+    subprocess.run([str(SCRIPT), "stop", str(directory)], timeout=60)
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -103,8 +120,8 @@ class TestMailbox:
 @pytest.fixture
 def mailbox(dovecot, seeded_app):
     """A fresh folder, and the app configured to fetch it."""
-    box = TestMailbox(dovecot)
-    seeded_app.config.update(MESA_IMAP_HOST="127.0.0.1", MESA_IMAP_PORT=dovecot, MESA_IMAP_TLS="none",
+    box = TestMailbox(dovecot.port)
+    seeded_app.config.update(MESA_IMAP_HOST="127.0.0.1", MESA_IMAP_PORT=dovecot.port, MESA_IMAP_TLS="none",
                              MESA_IMAP_USER=IMAP_USER, MESA_IMAP_PASSWORD=IMAP_PASSWORD,
                              MESA_IMAP_FOLDERS=box.folder)
     return box
@@ -504,3 +521,33 @@ def test_an_unreachable_mailbox_is_reported_and_nothing_is_lost(seeded_app):
                              MESA_IMAP_USER="x", MESA_IMAP_PASSWORD="y")
     result = seeded_app.test_cli_runner().invoke(args=["mail", "fetch"])
     assert result.exit_code != 0 and "could not be read" in result.output
+
+
+# ----- TLS ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["starttls", "imaps"])
+def test_the_mailbox_is_read_over_tls_with_the_certificate_checked(mailbox, seeded_app, dovecot, mode):
+    seeded_app.config.update(MESA_IMAP_TLS=mode, MESA_IMAP_CA_FILE=dovecot.certificate,
+                             MESA_IMAP_PORT=dovecot.port if mode == "starttls" else dovecot.tls_port)
+    mailbox.deliver(mail(f"{mode}@client.example", "Over TLS", "Secured."))
+    fetch(seeded_app)
+    assert len(tickets_of(seeded_app, f"{mode}@client.example")) == 1
+    logins = [line for line in dovecot.log().splitlines() if "Login: user=<mesa>" in line]
+    assert ", TLS," in logins[-1]  # the password went over TLS
+
+
+def test_a_server_certificate_from_an_unknown_authority_is_refused_before_the_login(mailbox, seeded_app, dovecot):
+    seeded_app.config.update(MESA_IMAP_TLS="imaps", MESA_IMAP_PORT=dovecot.tls_port, MESA_IMAP_CA_FILE="")
+    mailbox.deliver(mail("untrusted@client.example", "Untrusted", "x"))
+    result = seeded_app.test_cli_runner().invoke(args=["mail", "fetch"])
+    assert result.exit_code != 0 and "CERTIFICATE_VERIFY_FAILED" in result.output
+    assert tickets_of(seeded_app, "untrusted@client.example") == [] and mailbox.unprocessed() == 1
+
+
+def test_imap_without_tls_to_another_host_refuses_to_start(tmp_path):
+    from portal import create_app
+
+    with pytest.raises(RuntimeError, match="in clear"):
+        create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path), "MESA_IMAP_HOST": "mail.example.com",
+                    "MESA_IMAP_TLS": "none"})
