@@ -371,7 +371,7 @@ def test_a_bug_while_processing_quarantines_the_mail_and_the_fetch_goes_on(mailb
     with seeded_app.app_context():
         record = get_session().scalar(select(InboundMail).where(InboundMail.sender == "bug@client.example"))
         assert record.disposition == MailDisposition.QUARANTINED and "ValueError: a bug" in record.reason
-        assert record.raw.startswith(b"From: bug@client.example") or b"bug@client.example" in record.raw
+        assert b"bug@client.example" in record.raw
     assert len(tickets_of(seeded_app, "fine@client.example")) == 1 and mailbox.unprocessed() == 0
 
 
@@ -387,6 +387,11 @@ def test_a_sender_over_the_rate_is_held_back_in_the_quarantine(mailbox, seeded_a
     with seeded_app.app_context():
         held = get_session().scalar(select(InboundMail).where(InboundMail.disposition == MailDisposition.QUARANTINED))
         assert held.sender == "storm@client.example" and "over the rate" in held.reason
+        ticket_id = tickets_of(seeded_app, "storm@client.example")[0].id
+    for number in range(3):  # an agent answering many tickets by mail is not held back
+        mailbox.deliver(mail(ROLE_EMAILS[Role.AGENT_L1], f"[#{ticket_id}] reply {number}", f"answer {number}"))
+    fetch(seeded_app)
+    assert count(seeded_app, InboundMail, InboundMail.disposition == MailDisposition.REPLY) == 3
 
 
 def test_every_corpus_mail_ends_as_a_ticket_a_refusal_or_a_quarantine_and_none_is_lost(mailbox, seeded_app):

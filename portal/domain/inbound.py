@@ -114,7 +114,8 @@ def decide(session: Session, intake: Intake, record: InboundMail, now: datetime,
     elif too_big and not release:
         _set(record, MailDisposition.QUARANTINED,
              f"too big: {record.size} bytes, more than MESA_MAIL_IN_MAX_BYTES={intake.max_bytes}")
-    elif not release and _sent_last_hour(session, record.sender, now) >= intake.rate_per_hour:
+    elif not release and not _is_agent(session, record.sender) and \
+            _sent_last_hour(session, record.sender, now) >= intake.rate_per_hour:
         _set(record, MailDisposition.QUARANTINED,
              f"over the rate: {intake.rate_per_hour} e-mails from {record.sender} in the last hour")
     else:
@@ -129,6 +130,12 @@ def _duplicate_of(session: Session, record: InboundMail) -> int | None:
     return session.scalar(select(InboundMail.id).where(
         InboundMail.message_id == record.message_id, InboundMail.id != record.id,
         InboundMail.disposition.in_(COUNTED + (MailDisposition.REFUSED,))).order_by(InboundMail.id).limit(1))
+
+
+def _is_agent(session: Session, address: str) -> bool:
+    """Whether the address is an active agent's (agents answering many tickets by mail are not held back)."""
+    user = session.scalar(select(User).where(User.email == address))
+    return user is not None and user.active and user.is_agent
 
 
 def _sent_last_hour(session: Session, sender: str, now: datetime) -> int:
