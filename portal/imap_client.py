@@ -83,6 +83,23 @@ class Mailbox:
                 return item[1]
         return None
 
+    def size(self, uid: int) -> int:
+        """The message's size in bytes, as the server says (0 when it does not)."""
+        status, data = self.client.uid("FETCH", str(uid), "(RFC822.SIZE)")
+        match = re.search(rb"RFC822\.SIZE (\d+)", b" ".join(item for item in data if isinstance(item, bytes))) \
+            if status == "OK" else None
+        return int(match.group(1)) if match else 0
+
+    def fetch_header(self, uid: int) -> bytes | None:
+        """Only the message's header (for a message too big to download)."""
+        status, data = self.client.uid("FETCH", str(uid), "(BODY.PEEK[HEADER])")
+        if status != "OK":
+            raise MailboxProblem(f"fetch of {uid} failed: {data!r}")
+        for item in data:
+            if isinstance(item, tuple) and len(item) == 2:
+                return item[1]
+        return None
+
     def mark_processed(self, uid: int) -> None:
         """Flag the message as processed (read, and Mesa's keyword)."""
         status, data = self.client.uid("STORE", str(uid), "+FLAGS", f"(\\Seen {PROCESSED})")

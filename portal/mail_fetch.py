@@ -29,6 +29,9 @@ from .notifications import notify_requester
 LEASE = "mail-fetch"
 LEASE_HOLD = timedelta(minutes=15)  # far longer than one run takes; a fetcher that died frees it after this
 BATCH = 200  # messages per folder and run; the rest waits for the next run
+# A message bigger than this many times MESA_MAIL_IN_MAX_BYTES is not downloaded: its header is recorded in the
+# quarantine and the message itself stays on the server.
+DOWNLOAD_FACTOR = 4
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +82,11 @@ def intake_for(app: Flask) -> inbound.Intake:
 
 
 def take_one(session: Session, app: Flask, intake: inbound.Intake, mailbox: str, uidvalidity: int, uid: int,
-             raw: bytes, report: FetchReport) -> bool:
-    """Process one message and commit it with its record; True when it is recorded (so it may be flagged)."""
+             raw: bytes, report: FetchReport, size: int | None = None) -> bool:
+    """Process one message and commit it with its record; True when it is recorded (so it may be flagged).
+    ``size``: the message's size when only its header was downloaded."""
     try:
-        outcome = inbound.take_in(session, intake, mailbox, uidvalidity, uid, raw, utcnow())
+        outcome = inbound.take_in(session, intake, mailbox, uidvalidity, uid, raw, utcnow(), size)
         if outcome.ticket is not None and outcome.events:
             notify_requester(session, outcome.ticket, outcome.events)
         session.flush()
@@ -136,10 +140,13 @@ def fetch_folder(session: Session, app: Flask, intake: inbound.Intake, folder: s
             if inbound.is_recorded(session, mailbox_key, mailbox.uidvalidity, uid):
                 report.already_recorded += 1
             else:
-                raw = mailbox.fetch(uid)
+                size = mailbox.size(uid)
+                too_big = size > DOWNLOAD_FACTOR * intake.max_bytes
+                raw = mailbox.fetch_header(uid) if too_big else mailbox.fetch(uid)
                 if raw is None:  # expunged meanwhile
                     continue
-                if not take_one(session, app, intake, mailbox_key, mailbox.uidvalidity, uid, raw, report):
+                if not take_one(session, app, intake, mailbox_key, mailbox.uidvalidity, uid, raw, report,
+                                size if too_big else None):
                     continue
             mark_processed(mailbox, uid)
 

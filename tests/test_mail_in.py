@@ -362,10 +362,10 @@ def test_a_bug_while_processing_quarantines_the_mail_and_the_fetch_goes_on(mailb
     mailbox.deliver(mail("fine@client.example", "Second", "second"))
     real = mail_fetch.inbound.take_in
 
-    def buggy(session, intake, mailbox_key, uidvalidity, uid, raw, now):
+    def buggy(session, intake, mailbox_key, uidvalidity, uid, raw, *rest):
         if b"bug@client.example" in raw:
             raise ValueError("a bug")
-        return real(session, intake, mailbox_key, uidvalidity, uid, raw, now)
+        return real(session, intake, mailbox_key, uidvalidity, uid, raw, *rest)
     monkeypatch.setattr(mail_fetch.inbound, "take_in", buggy)
     fetch(seeded_app)
     with seeded_app.app_context():
@@ -421,6 +421,18 @@ def test_every_corpus_mail_ends_as_a_ticket_a_refusal_or_a_quarantine_and_none_i
         assert len(by_file["27"].ticket.subject) == 200
         assert "\x00" not in by_file["24"].ticket.description
         assert len(records[-1].raw) > 20 * 1024 * 1024  # kept whole, for the admin
+
+
+def test_a_mail_far_over_the_limit_is_left_on_the_server_and_its_header_quarantined(mailbox, seeded_app):
+    seeded_app.config["MESA_MAIL_IN_MAX_BYTES"] = 1000
+    mailbox.deliver(mail("huge@client.example", "A huge log", "x" * 10_000))
+    fetch(seeded_app)
+    with seeded_app.app_context():
+        record = get_session().scalar(select(InboundMail))
+        assert record.disposition == MailDisposition.QUARANTINED and "stays on the server" in record.reason
+        assert record.size > 10_000 and b"Subject: A huge log" in record.raw and b"x" * 100 not in record.raw
+        assert record.sender == "huge@client.example"
+    assert mailbox.unprocessed() == 0
 
 
 # ----- the admin page and the .eml downloads ---------------------------------------------------------------------

@@ -65,9 +65,10 @@ def is_recorded(session: Session, mailbox: str, uidvalidity: int, uid: int) -> b
 
 
 def take_in(session: Session, intake: Intake, mailbox: str, uidvalidity: int, uid: int, raw: bytes,
-            now: datetime) -> Outcome:
-    """Record one fetched message and turn it into what it should be (see ``decide``)."""
-    record = InboundMail(mailbox=mailbox[:200], uidvalidity=uidvalidity, uid=uid, raw=raw, size=len(raw),
+            now: datetime, size: int | None = None) -> Outcome:
+    """Record one fetched message and turn it into what it should be (see ``decide``). ``size``: the whole
+    message's size when ``raw`` is only its header (too big to download; it stays on the server)."""
+    record = InboundMail(mailbox=mailbox[:200], uidvalidity=uidvalidity, uid=uid, raw=raw, size=size or len(raw),
                          received_at=now, disposition=MailDisposition.QUARANTINED)
     session.add(record)
     return decide(session, intake, record, now)
@@ -95,12 +96,17 @@ def decide(session: Session, intake: Intake, record: InboundMail, now: datetime,
     checks. ``release``: an admin let it through, so the size, the rate and the thread's owner are not
     checked again (a stranger's mail into a thread becomes a ticket of its own)."""
     too_big = record.size > intake.max_bytes
-    parsed = parse(record.raw, intake.own_addresses, headers_only=too_big and not release)
+    header_only = len(record.raw) < record.size  # the message itself was left on the server
+    parsed = parse(record.raw, intake.own_addresses, headers_only=header_only or (too_big and not release))
     record.sender, record.subject = parsed.sender, parsed.subject[:300]
     record.message_id = parsed.message_id[:250]
     session.flush()
     outcome = Outcome(record)
-    if parsed.automatic:
+    if header_only:
+        _set(record, MailDisposition.QUARANTINED,
+             f"too big to download: {record.size} bytes; only its header is here, the message stays on the "
+             f"server in {record.mailbox}")
+    elif parsed.automatic:
         _set(record, MailDisposition.REFUSED, parsed.automatic)
     elif parsed.problem:
         _set(record, MailDisposition.QUARANTINED, parsed.problem)
