@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import admin_required
 from ..db import get_session
@@ -188,7 +189,12 @@ def mail_in_release(mail_id: int):
     if outcome.ticket is not None and outcome.events:
         notify_requester(session, outcome.ticket, outcome.events)
     disposition, reason = record.disposition, record.reason
-    session.commit()
+    try:
+        session.commit()
+    except StaleDataError:  # an agent saved the ticket it replies to at this moment
+        session.rollback()
+        flash(_("The ticket was changed at this moment; nothing was done. Release the e-mail again."), "error")
+        return redirect(url_for("admin.mail_in"))
     request_delivery()
     if disposition == MailDisposition.QUARANTINED:
         flash(_("The e-mail still cannot be taken in: %(reason)s", reason=reason), "error")
