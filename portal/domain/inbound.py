@@ -264,7 +264,7 @@ def _new_ticket(session: Session, intake: Intake, record: InboundMail, parsed: P
 # ----- the quarantine, for admins ----------------------------------------------------------------------------
 
 
-def quarantined(session: Session, disposition: MailDisposition | None = MailDisposition.QUARANTINED,
+def recent_mail(session: Session, disposition: MailDisposition | None = MailDisposition.QUARANTINED,
                 limit: int = 200) -> list[InboundMail]:
     """Recent incoming mail with this disposition (None: all), newest first."""
     query = select(InboundMail).order_by(InboundMail.id.desc()).limit(limit)

@@ -155,7 +155,7 @@ def mail_in():
     values = {d.value for d in MailDisposition}
     if shown not in values and shown != "all":
         shown = MailDisposition.QUARANTINED.value
-    mails = inbound.quarantined(session, MailDisposition(shown) if shown in values else None)
+    mails = inbound.recent_mail(session, MailDisposition(shown) if shown in values else None)
     return render_template("admin/mail_in.html", mails=mails, shown=shown,
                            counts=inbound.disposition_counts(session),
                            dispositions=[d.value for d in MailDisposition])
