@@ -10,7 +10,7 @@ BIND := $(or $(MESA_BIND),$(HOST):$(PORT))
 GUNICORN := MESA_ENV=$${MESA_ENV:-development} MESA_BIND=$(BIND) HF_HUB_OFFLINE=1 $(BIN)/gunicorn \
 	-c python:portal.gunicorn_conf
 
-.PHONY: run serve setup test test-postgres translations chromium extract-messages bench bench-quality bench-hosts bench-startup bench-load bench-scale calibrate clean
+.PHONY: run serve setup test test-postgres translations chromium dovecot extract-messages bench bench-quality bench-hosts bench-startup bench-load bench-scale calibrate clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,11 @@ serve: $(BIN)/.installed translations
 chromium:
 	scripts/install-chromium.sh
 
-test: $(BIN)/.installed translations chromium
+# Debian's Dovecot for the mail-in tests (a throwaway server per test session), installed when missing.
+dovecot:
+	scripts/dovecot.sh install
+
+test: $(BIN)/.installed translations chromium dovecot
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Developers: refresh the message catalogs after changing user-facing strings.
@@ -84,5 +88,5 @@ clean:
 	rm -rf $(VENV) instance .pytest_cache
 
 # The database tests again on a throwaway PostgreSQL server (installed if missing).
-test-postgres: $(BIN)/.installed translations
+test-postgres: $(BIN)/.installed translations dovecot
 	scripts/with-postgres.sh env HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not real_model and not browser" $(PYTEST_ARGS)

@@ -1,4 +1,5 @@
-"""Background jobs inside each serving process: the e-mail sender and the desk sweep, each a daemon thread
+"""Background jobs inside each serving process: the e-mail sender, the desk sweep and (MESA_MAIL_IN) the
+mailbox fetcher, each a daemon thread
 that runs its job every few seconds.
 
 With MESA_BACKGROUND_JOBS=1 they start on the first request a process serves, once per process id: a
@@ -74,6 +75,16 @@ def sweep_desk(app: Flask) -> None:
         log.info("desk sweep: escalated %s, closed %s", report.escalated, report.closed)
 
 
+def fetch_mail(app: Flask) -> None:
+    """The mail-in job: fetch the help-desk mailbox unless another process did within the interval."""
+    from .db import get_session
+    from .mail_fetch import fetch
+
+    report = fetch(get_session(), app, worker_id(), every=timedelta(seconds=app.config["MESA_MAIL_IN_INTERVAL"]))
+    if report.processed:
+        log.info("mail in: %s", dict(report.outcomes))
+
+
 class BackgroundJobs:
     """The process's jobs, started once per process id."""
 
@@ -93,6 +104,8 @@ class BackgroundJobs:
             config = self.app.config
             self.jobs = {"mail": PeriodicJob(self.app, "mail", config["MESA_MAIL_POLL_SECONDS"], send_mail),
                          "sweep": PeriodicJob(self.app, "sweep", config["MESA_SWEEP_INTERVAL"], sweep_desk)}
+            if config["MESA_MAIL_IN"] and config["MESA_IMAP_HOST"]:
+                self.jobs["mail-in"] = PeriodicJob(self.app, "mail-in", config["MESA_MAIL_IN_INTERVAL"], fetch_mail)
             for job in self.jobs.values():
                 job.thread.start()
             self._pid = os.getpid()
@@ -128,14 +141,24 @@ def check_settings(config) -> None:
     if config["MESA_BACKGROUND_JOBS"] not in (0, 1):
         raise RuntimeError(f"MESA_BACKGROUND_JOBS={config['MESA_BACKGROUND_JOBS']!r} must be 1 (run the e-mail "
                            "sender and the desk sweep in the serving processes) or 0 (do not; use cron)")
-    for name in ("MESA_MAIL_POLL_SECONDS", "MESA_SWEEP_INTERVAL", "MESA_MAIL_MAX_ATTEMPTS"):
+    for name in ("MESA_MAIL_POLL_SECONDS", "MESA_SWEEP_INTERVAL", "MESA_MAIL_MAX_ATTEMPTS", "MESA_MAIL_IN_INTERVAL",
+                 "MESA_MAIL_IN_MAX_BYTES", "MESA_MAIL_IN_RATE"):
         if config[name] < 1:
             raise RuntimeError(f"{name}={config[name]!r} must be at least 1")
+
+
+def check_mail_in_settings(config) -> None:
+    """Refuse, at start, an IMAP password sent in clear to another host (MESA_IMAP_TLS=none)."""
+    if config["MESA_IMAP_HOST"] and config["MESA_IMAP_TLS"] == "none" and \
+            config["MESA_IMAP_HOST"] not in ("127.0.0.1", "::1", "localhost"):
+        raise RuntimeError(f"MESA_IMAP_TLS=none would send the IMAP password in clear to {config['MESA_IMAP_HOST']}; "
+                           "use imaps or starttls (none is only for a server on this host)")
 
 
 def init_app(app: Flask) -> None:
     """Check the settings; with MESA_BACKGROUND_JOBS=1, start the jobs on each process's first request."""
     check_settings(app.config)
+    check_mail_in_settings(app.config)
     jobs = BackgroundJobs(app)
     app.extensions["mesa_background"] = jobs
     if app.config["MESA_BACKGROUND_JOBS"]:

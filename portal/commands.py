@@ -219,7 +219,7 @@ def desk_sweep() -> None:
 
 @click.group(cls=AppGroup, name="mail")
 def mail_cli() -> None:
-    """E-mail notifications (the outbox)."""
+    """E-mail: notifications (the outbox) and the help-desk mailbox."""
 
 
 @mail_cli.command("send-outbox")
@@ -242,6 +242,31 @@ def mail_send_outbox() -> None:
     if report.stopped:
         raise click.ClickException(summary + " The SMTP server could not be used; see the outbox's last errors.")
     click.echo(summary)
+
+
+@mail_cli.command("fetch")
+def mail_fetch_command() -> None:
+    """Fetch the help-desk mailbox (MESA_IMAP_*): new mail becomes tickets, replies land on their tickets,
+    automatic and bad mail is refused or quarantined (for cron; with MESA_MAIL_IN the serving processes also
+    fetch). Safe beside them: one process fetches at a time, and each message is processed once."""
+    from .background import worker_id
+    from .mail_fetch import fetch
+
+    if not current_app.config["MESA_IMAP_HOST"]:
+        raise click.ClickException("MESA_IMAP_HOST is not set: there is no mailbox to fetch.")
+    report = fetch(get_session(), current_app, worker_id())
+    if not report.ran:
+        click.echo("Another process is fetching the mailbox right now; nothing done.")
+        return
+    outcomes = ", ".join(f"{count} {name}" for name, count in sorted(report.outcomes.items())) or "nothing new"
+    summary = f"Fetched {report.processed} e-mails: {outcomes}"
+    if report.already_recorded:
+        summary += f"; {report.already_recorded} already processed, flagged now"
+    if report.left_for_later:
+        summary += f"; {report.left_for_later} left for the next fetch"
+    if report.problems:
+        raise click.ClickException(summary + ". The mailbox could not be read: " + "; ".join(report.problems))
+    click.echo(summary + ".")
 
 
 @click.command("backup")

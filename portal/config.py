@@ -123,6 +123,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SWEEP_INTERVAL", 60,
             "Seconds between two runs of the desk sweep (automatic escalation and closing) in the serving "
             "processes; one process runs each sweep, whatever the number of processes and hosts.", int),
+    Setting("MAIL_IN", False,
+            "`true`: every serving process with MESA_BACKGROUND_JOBS on fetches the help-desk mailbox (MESA_IMAP_*) "
+            "every MESA_MAIL_IN_INTERVAL seconds, one process at a time across hosts; `false`: only "
+            "`flask mail fetch` (cron) does.", bool),
+    Setting("MAIL_IN_INTERVAL", 60, "Seconds between two fetches of the mailbox by the serving processes.", int),
+    Setting("IMAP_HOST", "", "IMAP server of the help-desk mailbox (empty: no mail is fetched)."),
+    Setting("IMAP_PORT", 993, "IMAP port (993 for `imaps`, 143 for `starttls`).", int),
+    Setting("IMAP_TLS", "imaps",
+            "How the IMAP connection is secured: `imaps` (TLS from the start), `starttls` (upgraded before the "
+            "login), or `none` (only for a server on the same host, such as the tests' Dovecot).",
+            choices=("imaps", "starttls", "none")),
+    Setting("IMAP_CA_FILE", "",
+            "PEM file of the certificate authority that signed the IMAP server's certificate (a company CA); "
+            "empty: the system's authorities. The certificate and the host name are always checked."),
+    Setting("IMAP_USER", "", "IMAP user name of the help-desk mailbox."),
+    Setting("IMAP_PASSWORD", "", "IMAP password."),
+    Setting("IMAP_FOLDERS", "INBOX",
+            "Folders fetched, comma-separated (each is a mailbox of its own: new mail there becomes tickets)."),
+    Setting("MAIL_IN_MAX_BYTES", 10_000_000,
+            "Largest incoming e-mail (with its attachments) made into a ticket; a bigger one is quarantined for "
+            "an admin to release or discard at /admin/mail.", int),
+    Setting("MAIL_IN_RATE", 20,
+            "Most e-mails one sender may turn into tickets or replies per hour; the rest are quarantined.", int),
     Setting("BIND", "127.0.0.1:5000",
             "Where the production server (gunicorn, `make run` / `make serve`) listens: `HOST:PORT` or "
             "`unix:PATH`. `make run` sets it from its HOST and PORT variables when it is not set.", str),

@@ -42,6 +42,9 @@ URGENCY_LABELS = {1: _l("High: I cannot work"), 2: _l("Medium: I can work with d
 
 
 OUTBOX_STATUS_LABELS = {"pending": _l("waiting"), "sent": _l("sent"), "failed": _l("failed")}
+MAIL_DISPOSITION_LABELS = {"ticket": _l("new ticket"), "reply": _l("reply"), "refused": _l("refused (automatic)"),
+                           "duplicate": _l("duplicate"), "quarantined": _l("quarantined"),
+                           "discarded": _l("discarded")}
 ARTICLE_STATE_LABELS = {"draft": _l("Draft"), "review": _l("In review"), "published": _l("Published"),
                         "archived": _l("Archived")}
 ARTICLE_EVENT_LABELS = {"created": _l("created the draft"), "edited": _l("edited"),
@@ -72,6 +75,12 @@ def outbox_status_label(status) -> str:
     return str(OUTBOX_STATUS_LABELS.get(value, value))
 
 
+def mail_disposition_label(disposition) -> str:
+    """What an incoming e-mail became, in the UI language."""
+    value = getattr(disposition, "value", disposition)
+    return str(MAIL_DISPOSITION_LABELS.get(value, value))
+
+
 def ui_languages() -> list[str]:
     """The UI languages offered, from the MESA_LANGUAGES setting."""
     return [code.strip() for code in current_app.config["MESA_LANGUAGES"].split(",") if code.strip()]
@@ -100,7 +109,8 @@ def init_app(app: Flask) -> None:
                                  priority_labels=PRIORITY_LABELS, impact_labels=IMPACT_LABELS,
                                  urgency_labels=URGENCY_LABELS, category_labels=CATEGORY_LABELS,
                                  article_state_label=article_state_label, article_event_label=article_event_label,
-                                 outbox_status_label=outbox_status_label)
+                                 outbox_status_label=outbox_status_label,
+                                 mail_disposition_label=mail_disposition_label)
 
     @app.context_processor
     def language_helpers():

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from .domain import outbox
 from .domain.models import OutboxMessage, OutboxStatus, utcnow
+from .mail_threading import thread_id
 
 SMTP_TIMEOUT = 10  # seconds for each step of the SMTP conversation
 BATCH = 50
@@ -52,6 +53,10 @@ def build_email(config, message: OutboxMessage) -> EmailMessage:
     """The outbox message as an e-mail; ValueError when a header cannot hold it (a line break, say)."""
     email = EmailMessage()
     email["From"], email["To"], email["Subject"] = config["MESA_MAIL_FROM"], message.recipient, message.subject
+    if message.message_id:  # a reply to it finds its ticket (portal/domain/inbound.py)
+        email["Message-ID"] = message.message_id
+    if message.ticket_id:
+        email["In-Reply-To"] = email["References"] = thread_id(message.ticket_id, config["MESA_MAIL_FROM"])
     email.set_content(message.body)
     return email
 

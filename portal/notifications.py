@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from .domain.models import OutboxMessage, Ticket, TicketEvent
 from .i18n import status_label
+from .mail_threading import new_message_id
 
 
 def ticket_url(ticket: Ticket) -> str:
@@ -60,7 +61,8 @@ def notify_requester(session: Session, ticket: Ticket, events: list[TicketEvent]
             if composed is None:
                 continue
             message = OutboxMessage(recipient=ticket.requester.email, subject=composed[0], body=composed[1],
-                                    ticket_id=ticket.id)
+                                    ticket_id=ticket.id,
+                                    message_id=new_message_id(ticket.id, current_app.config["MESA_MAIL_FROM"]))
             session.add(message)
             messages.append(message)
     return messages

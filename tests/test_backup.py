@@ -25,8 +25,8 @@ from portal.domain import events as event_service
 from portal.domain import knowledge
 from portal.domain import tickets as ticket_service
 from portal.domain import users as user_service
-from portal.domain.models import (Article, Base, JobLease, OutboxMessage, OutboxStatus, PortalEvent, Role, Ticket,
-                                  TicketStatus, User, UTCDateTime, utcnow)
+from portal.domain.models import (Article, Base, InboundMail, JobLease, MailDisposition, OutboxMessage, OutboxStatus,
+                                  PortalEvent, Role, Ticket, TicketStatus, User, UTCDateTime, utcnow)
 from portal.notifications import notify_requester
 from portal.search import get_search
 from tests.conftest import PASSWORD, POSTGRES_URL, AuthActions, make_test_app, reset_schema, seed, user_by_role
@@ -106,6 +106,10 @@ def build_history(app) -> None:
                                   attempts=8, last_error="550 no such user"))
         session.add(JobLease(name="desk-sweep", holder="host-a:123", last_started_at=utcnow(),
                              last_finished_at=utcnow()))
+        session.add(InboundMail(mailbox="mesa@imap:993/INBOX", uidvalidity=7, uid=1, message_id="<m1@x>",
+                                sender=customer.email, subject="Re: [#1]", size=27, ticket_id=printer.id,
+                                disposition=MailDisposition.REPLY, reason="reply on #1",
+                                raw=b"From: c\r\n\r\n\xc3\xb1 \x00\xff bytes"))
         draft = knowledge.draft_from_ticket(vpn)
         knowledge.create_article(session, draft, l2, source_ticket=vpn)
         article = session.scalar(select(Article).where(Article.slug == "mailbox-full"))

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from portal.db import get_session
-from portal.domain.models import (Article, CannedReply, OutboxMessage, OutboxStatus, PortalEvent, Role, Team,
-                                  Ticket, TicketStatus, TicketSuggestion, TimeEntry, User)
+from portal.domain.models import (Article, CannedReply, InboundMail, MailDisposition, OutboxMessage, OutboxStatus,
+                                  PortalEvent, Role, Team, Ticket, TicketStatus, TicketSuggestion, TimeEntry, User)
 from tests.conftest import AuthActions, csrf_token_from
 
 EN = {"Accept-Language": "en"}
@@ -388,6 +388,12 @@ ROUTES = [
     ("POST", "/admin/teams/members", {"agent": "{l1}", "team": "{team}"}, ADMIN_CHANGES),
     ("GET", "/admin/outbox", {}, ADMINS),
     ("POST", "/admin/outbox/{failed_mail}/retry", {}, ADMIN_CHANGES),
+    ("GET", "/admin/mail", {}, ADMINS),
+    ("GET", "/admin/mail/{mail}.eml", {}, ADMINS),
+    ("POST", "/admin/mail/{quarantined_mail}/release", {}, ADMIN_CHANGES),
+    ("POST", "/admin/mail/{quarantined_mail}/discard", {}, ADMIN_CHANGES),
+    ("GET", "/tickets/{ticket}/mail/{mail}.eml", {}, SIGNED_IN),
+    ("GET", "/tickets/{other_ticket}/mail/{other_mail}.eml", {}, (302, 404, 200, 200, 200)),
     ("GET", "/healthz", {}, ANYONE),
 ]
 ROLES = (None, Role.CUSTOMER, Role.AGENT_L1, Role.AGENT_L2, Role.ADMIN)
@@ -414,12 +420,21 @@ def permission_fixtures(app) -> dict:
         failed_mail = OutboxMessage(recipient="customer@example.com", subject="Hi", body="Hi",
                                     status=OutboxStatus.FAILED, attempts=8, last_error="SMTPDataError: 554")
         session.add_all([canned, team, failed_mail])
+        session.flush()
+        mails = [InboundMail(mailbox="box", uidvalidity=1, uid=uid, sender=sender, ticket_id=ticket_id,
+                             disposition=disposition, raw=b"From: " + sender.encode() + b"\n\nHello\n")
+                 for uid, sender, ticket_id, disposition in (
+                     (1, "customer@example.com", mine.id, MailDisposition.TICKET),
+                     (2, "stranger@example.com", other.id, MailDisposition.TICKET),
+                     (3, "nobody@example.com", None, MailDisposition.QUARANTINED))]
+        session.add_all(mails)
         session.commit()
         versions = dict(session.execute(select(Article.slug, Article.version)
                                         .where(Article.slug.in_([PUBLISHED, DRAFT]))).all())
         return {"ticket": mine.id, "ticket_version": mine.version, "other_ticket": other.id,
                 "other_version": other.version, "resolved": resolved.id, "canned": canned.id, "team": team.id,
-                "failed_mail": failed_mail.id,
+                "failed_mail": failed_mail.id, "mail": mails[0].id, "other_mail": mails[1].id,
+                "quarantined_mail": mails[2].id,
                 "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id,
                 "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT]}
 
@@ -445,7 +460,8 @@ def test_permission_table(seeded_app, method, path, data, expected, role_index):
 
 def test_the_permission_table_has_every_route_of_the_app(seeded_app):
     adapter = seeded_app.url_map.bind("localhost")
-    placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned", "failed_mail")}
+    placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned", "failed_mail", "mail",
+                                         "other_mail", "quarantined_mail")}
     in_table = {(method, adapter.match(path.split("?")[0].format(**placeholders), method=method,
                                        return_rule=True)[0].rule) for method, path, _, _ in ROUTES}
     in_app = {(method, rule.rule) for rule in seeded_app.url_map.iter_rules() if rule.endpoint != "static"

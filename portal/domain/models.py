@@ -72,8 +72,13 @@ class User(Base):
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
-        """Whether the password matches the stored hash."""
-        return check_password_hash(self.password_hash, password)
+        """Whether the password matches the stored hash (never for an account without a password)."""
+        return self.has_password and check_password_hash(self.password_hash, password)
+
+    @property
+    def has_password(self) -> bool:
+        """False for a customer created from an e-mail, who has not set a password yet."""
+        return self.password_hash.startswith(("scrypt:", "pbkdf2:"))
 
     @property
     def is_agent(self) -> bool:
@@ -342,6 +347,46 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str] = mapped_column(String(80), default="", server_default="")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # The Message-ID the e-mail is sent with ("": none recorded), so a reply by mail finds its ticket.
+    message_id: Mapped[str] = mapped_column(String(250), default="", server_default="", index=True)
+
+
+class MailDisposition(str, enum.Enum):
+    """What became of an incoming e-mail."""
+
+    TICKET = "ticket"  # a new ticket
+    REPLY = "reply"  # a public reply on its ticket
+    REFUSED = "refused"  # an auto-reply, a bounce, a mailing list or Mesa's own mail: not answered, kept
+    DUPLICATE = "duplicate"  # the same Message-ID was already processed
+    QUARANTINED = "quarantined"  # waits for an admin (bad mail, over the rate, not the requester)
+    DISCARDED = "discarded"  # an admin threw it away (the raw message is dropped)
+
+
+class InboundMail(Base):
+    """One e-mail fetched from the help-desk mailbox, recorded in the same transaction as what it became,
+    so it is processed exactly once: (mailbox, uidvalidity, uid) names it on the IMAP server. The original
+    message is kept (``raw``) and downloadable as .eml."""
+
+    __tablename__ = "inbound_mail"
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),
+                      Index("ix_inbound_mail_sender_received_at", "sender", "received_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str] = mapped_column(String(250), default="", index=True)
+    sender: Mapped[str] = mapped_column(String(254), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    disposition: Mapped[MailDisposition] = mapped_column(_enum(MailDisposition), index=True)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # read only when needed (it may be large)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # released or discarded by an admin
+
+    ticket: Mapped[Ticket | None] = relationship()
 
 
 class JobLease(Base):

@@ -13,6 +13,7 @@ from .models import Role, User
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 10
+NO_PASSWORD = "!none"  # the password hash of an account created from an e-mail: no password opens it
 
 DEMO_ACCOUNTS = (
     ("admin@mesa.example", "Ada Admin", Role.ADMIN),
@@ -45,6 +46,21 @@ def create_user(session: Session, email: str, name: str, password: str, role: Ro
     user.set_password(password)
     session.add(user)
     session.flush()
+    return user
+
+
+def find_or_create_customer(session: Session, email: str, name: str = "") -> User:
+    """The account of this address, or a new customer account without a password (someone who wrote to the
+    help desk by e-mail); Invalid when the address is malformed."""
+    email = normalise_email(email)
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise Invalid(N_("'%(email)s' is not an e-mail address."), email=email)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(email=email, name=(name or email.split("@")[0]).strip()[:120], role=Role.CUSTOMER,
+                    password_hash=NO_PASSWORD)
+        session.add(user)
+        session.flush()
     return user
 
 

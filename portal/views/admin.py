@@ -1,4 +1,4 @@
-"""Admin pages: canned replies, teams, the e-mail outbox."""
+"""Admin pages: canned replies, teams, the e-mail outbox, incoming mail and its quarantine."""
 
 from __future__ import annotations
 
@@ -6,17 +6,19 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import admin_required
 from ..db import get_session
 from ..background import request_delivery
 from ..domain import outbox as outbox_service
-from ..domain.models import CannedReply, OutboxMessage, OutboxStatus, Team, User, utcnow
+from ..domain import inbound
+from ..domain.models import CannedReply, InboundMail, MailDisposition, OutboxMessage, OutboxStatus, Team, User, utcnow
 from ..domain.tickets import agents
 from wtforms.fields.choices import SelectChoice
 
 from ..forms import CannedReplyForm, TeamForm
-from ..i18n import CATEGORY_LABELS, outbox_status_label
+from ..i18n import CATEGORY_LABELS, mail_disposition_label, outbox_status_label
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -141,3 +143,76 @@ def outbox_retry(message_id: int):
         flash(_("Only a failed message can be sent again; this one is %(status)s.",
                 status=outbox_status_label(message.status)), "error")
     return redirect(url_for("admin.outbox", status=request.form.get("status", "")))
+
+
+@bp.get("/mail")
+@admin_required
+def mail_in():
+    """Incoming e-mail, newest first: by default the quarantine (what waits for an admin, with why);
+    ``?disposition=`` shows another kind, ``all`` every kind."""
+    session = get_session()
+    shown = request.args.get("disposition", MailDisposition.QUARANTINED.value)
+    values = {d.value for d in MailDisposition}
+    if shown not in values and shown != "all":
+        shown = MailDisposition.QUARANTINED.value
+    mails = inbound.recent_mail(session, MailDisposition(shown) if shown in values else None)
+    return render_template("admin/mail_in.html", mails=mails, shown=shown,
+                           counts=inbound.disposition_counts(session),
+                           dispositions=[d.value for d in MailDisposition])
+
+
+@bp.get("/mail/<int:mail_id>.eml")
+@admin_required
+def mail_in_download(mail_id: int):
+    """The original e-mail as .eml."""
+    from .tickets import eml_download
+
+    return eml_download(get_session().get(InboundMail, mail_id) or abort(404))
+
+
+@bp.post("/mail/<int:mail_id>/release")
+@admin_required
+def mail_in_release(mail_id: int):
+    """Let a quarantined e-mail through: processed again without the size, rate and thread-owner checks."""
+    from flask import current_app
+
+    from ..mail_fetch import intake_for
+    from ..notifications import notify_requester
+
+    session = get_session()
+    record = session.get(InboundMail, mail_id) or abort(404)
+    outcome = inbound.release(session, intake_for(current_app), record, utcnow())
+    if outcome is None:
+        session.rollback()
+        flash(_("Only a quarantined e-mail can be released."), "error")
+        return redirect(url_for("admin.mail_in"))
+    if outcome.ticket is not None and outcome.events:
+        notify_requester(session, outcome.ticket, outcome.events)
+    disposition, reason = record.disposition, record.reason
+    try:
+        session.commit()
+    except StaleDataError:  # an agent saved the ticket it replies to at this moment
+        session.rollback()
+        flash(_("The ticket was changed at this moment; nothing was done. Release the e-mail again."), "error")
+        return redirect(url_for("admin.mail_in"))
+    request_delivery()
+    if disposition == MailDisposition.QUARANTINED:
+        flash(_("The e-mail still cannot be taken in: %(reason)s", reason=reason), "error")
+    else:
+        flash(_("E-mail released: %(what)s.", what=mail_disposition_label(disposition)), "success")
+    return redirect(url_for("admin.mail_in"))
+
+
+@bp.post("/mail/<int:mail_id>/discard")
+@admin_required
+def mail_in_discard(mail_id: int):
+    """Throw a quarantined e-mail away (its record stays, so it is never fetched again)."""
+    session = get_session()
+    record = session.get(InboundMail, mail_id) or abort(404)
+    if inbound.discard(session, record, utcnow()):
+        session.commit()
+        flash(_("E-mail discarded."), "info")
+    else:
+        session.rollback()
+        flash(_("Only a quarantined e-mail can be discarded."), "error")
+    return redirect(url_for("admin.mail_in"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from ..domain import knowledge
 from ..domain import tickets as ticket_service
 from ..domain.articles import render_markdown
 from ..domain.errors import Conflict, DomainError
-from ..domain.models import CannedReply, Ticket, utcnow
+from ..domain.models import CannedReply, InboundMail, Ticket, utcnow
 from ..errors import translated
 from ..background import request_delivery
 from ..notifications import notify_requester
@@ -125,6 +125,29 @@ def reply(ticket_id: int):
         return event
 
     return _apply(ticket_id, change, ("body",))
+
+
+def eml_download(record: InboundMail) -> Response:
+    """The original e-mail as a file to save (never shown inline by the browser)."""
+    if not record.raw:
+        abort(404)
+    return Response(record.raw, mimetype="message/rfc822", headers={
+        "Content-Disposition": f'attachment; filename="mail-{record.id}.eml"',
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+
+
+@bp.get("/tickets/<int:ticket_id>/mail/<int:mail_id>.eml")
+@login_required
+def original_mail(ticket_id: int, mail_id: int):
+    """An e-mail that made or answered the ticket, as .eml: for agents, and for the requester the mails
+    they sent themselves."""
+    session = get_session()
+    ticket = ticket_service.get_ticket(session, ticket_id, current_user)
+    record = session.get(InboundMail, mail_id)
+    if record is None or record.ticket_id != ticket.id or not (
+            current_user.is_agent or record.sender == current_user.email):
+        abort(404)
+    return eml_download(record)
 
 
 @bp.post("/tickets/<int:ticket_id>/survey")
