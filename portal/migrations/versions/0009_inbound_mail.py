@@ -1,7 +1,7 @@
 """mail in: every fetched e-mail recorded once with what it became (ticket, reply, refused, quarantined...)
 and its original message; outgoing e-mails record their Message-ID so replies find their ticket
 
-Revision ID: 0013
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 02:40:00
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0013'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None
