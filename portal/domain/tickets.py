@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .errors import N_, Conflict, Invalid, NotAllowed, NotFound
+from .numbers import parse_id
 from .models import (OPEN_STATUSES, Role, SurveyResponse, Team, Ticket, TicketEvent, TicketStatus,
                      TicketSuggestion, TicketType, TimeEntry, User, utcnow)
 from .sla import SlaPolicy, priority_for
@@ -197,10 +198,8 @@ def assign(session: Session, ticket: Ticket, actor: User, assignee_id, expected_
     now = now or utcnow()
     assignee = None
     if assignee_id not in (None, "", 0, "0"):
-        try:
-            assignee = session.get(User, int(assignee_id))
-        except (TypeError, ValueError):
-            assignee = None
+        assignee_key = parse_id(assignee_id)
+        assignee = session.get(User, assignee_key) if assignee_key else None
         if assignee is None or not assignee.is_agent or not assignee.active:
             raise Invalid(N_("Tickets can only be assigned to an active agent."))
     previous = ticket.assignee.name if ticket.assignee else ""

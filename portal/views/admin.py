@@ -12,6 +12,7 @@ from ..db import get_session
 from ..background import request_delivery
 from ..domain import outbox as outbox_service
 from ..domain.models import CannedReply, OutboxMessage, OutboxStatus, Team, User, utcnow
+from ..domain.numbers import parse_id
 from ..domain.tickets import agents
 from wtforms.fields.choices import SelectChoice
 
@@ -100,8 +101,8 @@ def teams():
 def set_team():
     """Put an agent in a team (or in none)."""
     session = get_session()
-    agent = session.get(User, request.form.get("agent", type=int) or 0)
-    team_id = request.form.get("team", type=int)
+    agent = session.get(User, parse_id(request.form.get("agent")) or 0)
+    team_id = parse_id(request.form.get("team"))
     team = session.get(Team, team_id) if team_id else None
     if agent is None or not agent.is_agent or (team_id and team is None):
         abort(400)
