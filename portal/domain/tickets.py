@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .errors import N_, Conflict, Invalid, NotAllowed, NotFound
@@ -419,9 +420,14 @@ def submit_survey(session: Session, ticket: Ticket, user: User, rating, comment:
         raise Invalid(N_("The rating must be from 1 to 5."))
     response = SurveyResponse(rating=rating, comment=_check_text(comment, N_("comment"), 2000, required=False),
                               created_at=now or utcnow())
-    ticket.survey = response
-    _log(ticket, user, "survey", False, response.comment, rating=rating)
-    session.flush()
+    try:
+        ticket.survey = response
+        _log(ticket, user, "survey", False, response.comment, rating=rating)  # loading the log flushes too
+        session.flush()
+    except IntegrityError:
+        # Another submission (a double click, a second tab) rated the ticket since it was read: one survey per
+        # ticket is the database's rule too. Like every refusal, the caller rolls the session back.
+        raise Invalid(N_("You have already rated this ticket. Thank you!")) from None
     return response
 
 
