@@ -109,3 +109,32 @@ def test_a_signed_session_must_name_the_users_current_token(seeded_app, client, 
 def test_the_session_hours_must_be_at_least_one(tmp_path):
     with pytest.raises(RuntimeError, match="MESA_SESSION_HOURS=0"):
         create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path), "MESA_SESSION_HOURS": "0"})
+
+
+def test_the_upgrade_gives_every_existing_account_a_token_of_its_own(tmp_path):
+    """Accounts from before the upgrade can sign in (an empty token would match no cookie) and share nothing."""
+    from alembic import command
+    from sqlalchemy import MetaData, create_engine, insert, select
+
+    from portal.db import alembic_config
+    from portal.domain.models import utcnow
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    app = create_app({"TESTING": True, "MESA_INSTANCE_DIR": str(tmp_path), "MESA_DATABASE_URL": url})
+    command.upgrade(alembic_config(app), "0008")
+    engine = create_engine(url)
+    tables = MetaData()
+    tables.reflect(engine)
+    with engine.begin() as connection:
+        for number in (1, 2):
+            connection.execute(insert(tables.tables["users"]).values(
+                id=number, email=f"u{number}@example.com", name="U", password_hash="!", role="customer",
+                active=True, created_at=utcnow()))
+    command.upgrade(alembic_config(app), "0010")
+    upgraded = MetaData()
+    upgraded.reflect(engine)
+    with engine.connect() as connection:
+        tokens = list(connection.execute(select(upgraded.tables["users"].c.session_token)).scalars())
+    engine.dispose()
+    app.extensions["mesa_engine"].dispose()
+    assert len(tokens) == 2 and len(set(tokens)) == 2 and all(len(token) >= 32 for token in tokens)
