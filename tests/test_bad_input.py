@@ -192,3 +192,20 @@ def test_a_body_over_the_limit_is_413_with_a_message(seeded_app, accept, url):
     assert response.status_code == 413
     message = response.json["error"] if accept == "application/json" else response.text
     assert "too large: at most 2 MB" in message
+
+
+@pytest.mark.parametrize("field, value", [("impact", "٣"), ("urgency", "²"), ("version", "١")])
+def test_other_digits_are_not_read_as_numbers_in_a_ticket_change(seeded_app, field, value):
+    """Werkzeug and int() read Arabic-Indic digits as numbers; Mesa's one helper does not."""
+    from portal.db import get_session
+    from portal.domain.models import Ticket
+
+    ids = permission_fixtures(seeded_app)
+    client = seeded_app.test_client()
+    AuthActions(client).login(Role.AGENT_L2)
+    token = csrf_token_from(client.get(f"/tickets/{ids['ticket']}", headers=EN).text)
+    form = {"impact": "1", "urgency": "1", "version": str(ids["ticket_version"]), field: value, "csrf_token": token}
+    response = client.post(f"/tickets/{ids['ticket']}/priority", data=form, headers=EN)
+    assert response.status_code in (400, 409)
+    with seeded_app.app_context():
+        assert get_session().get(Ticket, ids["ticket"]).priority != 1
