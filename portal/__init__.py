@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import DEV_SECRET_KEY, load_settings
+from .config import load_settings
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -16,24 +16,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(config)
     if app.config.get("TESTING") and "MESA_BACKGROUND_JOBS" not in (test_config or {}):
         app.config["MESA_BACKGROUND_JOBS"] = 0  # tests start the background jobs only when they ask
-    development = app.config["MESA_ENV"] == "development" or app.config.get("TESTING")
-    if app.config["MESA_SECRET_KEY"] == DEV_SECRET_KEY and not development:
-        raise RuntimeError("MESA_SECRET_KEY is the development default; set it to a long random value "
-                           "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`).")
     from indexer import RANKINGS
 
     if app.config["MESA_RANKING"] not in RANKINGS:
         raise RuntimeError(f"MESA_RANKING={app.config['MESA_RANKING']!r} is not a ranking; choose one of "
                            f"{', '.join(RANKINGS)}.")
-    app.config["SECRET_KEY"] = app.config["MESA_SECRET_KEY"]
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from .secret_key import secret_key_for
 
-    from . import auth, background, commands, db, errors, health, i18n, request_log, safe_input, search
+    app.config["SECRET_KEY"] = secret_key_for(app.config, Path(app.instance_path))
+    app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024
 
+    from . import (auth, background, commands, db, errors, health, i18n, request_log, safe_input, search,
+                   security_headers, session_cookies, url_converters)
+
+    url_converters.init_app(app)  # before any route is added
+    session_cookies.init_app(app)
+    security_headers.init_app(app)
     request_log.init_app(app)
     db.init_app(app)
     background.init_app(app)

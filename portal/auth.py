@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -11,6 +12,8 @@ from flask_babel import gettext as _, lazy_gettext as _l
 
 from .db import get_session
 from .domain.models import User
+from .domain.numbers import parse_id
+from .session_cookies import signed_in_recently
 
 
 def viewer() -> User | None:
@@ -52,6 +55,19 @@ def safe_next_url(target: str | None) -> str | None:
     return target
 
 
+def user_for_session(session_id: str, lifetime) -> User | None:
+    """The active user a session names ("id:token", User.get_id), if its token is still the user's and the
+    sign-in is younger than ``lifetime``; None otherwise (signed out since, new password, expired)."""
+    user_key, _, token = str(session_id).partition(":")
+    user_id = parse_id(user_key)
+    if user_id is None or not token or not signed_in_recently(lifetime):
+        return None
+    user = get_session().get(User, user_id)
+    if user is None or not user.active or not hmac.compare_digest(user.session_token.encode(), token.encode()):
+        return None
+    return user
+
+
 def init_app(app: Flask) -> None:
     """Set up Flask-Login with the user loader and the login view."""
     manager = LoginManager()
@@ -62,10 +78,7 @@ def init_app(app: Flask) -> None:
 
     @manager.user_loader
     def load_user(user_id: str):
-        if not user_id.isdigit():
-            return None
-        user = get_session().get(User, int(user_id))
-        return user if user is not None and user.active else None
+        return user_for_session(user_id, app.extensions["mesa_session_lifetime"])
 
     @manager.unauthorized_handler
     def unauthorized():

@@ -51,12 +51,22 @@ def parse_setting(setting: Setting, raw: str):
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("SECRET_KEY", DEV_SECRET_KEY,
-            "Signs sessions and CSRF tokens. Must be set to a long random value in production; "
-            "Mesa refuses to start with the default outside development and tests."),
+    Setting("SECRET_KEY", "",
+            "Signs sessions and CSRF tokens. Empty: a random key generated on the first start into "
+            "`secret_key` in MESA_INSTANCE_DIR (mode 0600) and reused after; several hosts behind one address "
+            "must share one key, set here. A known default key (such as `dev-only-not-secret`) is refused in "
+            "production and whenever MESA_BIND is not a loopback address."),
     Setting("ENV", "production",
-            "`development` allows the default secret key (set by `make run`); `production` refuses it. Any other "
-            "value refuses to start.", choices=("development", "production")),
+            "`development` (set by `make run`) allows a known default secret key on a loopback address and "
+            "plain-HTTP cookies; `production` refuses such a key and marks cookies Secure (see "
+            "MESA_SECURE_COOKIES). Any other value refuses to start.", choices=("development", "production")),
+    Setting("SECURE_COOKIES", "auto",
+            "Mark the session cookie Secure (sent over HTTPS only): `true`, `false`, or `auto`: on when MESA_ENV is "
+            "production or MESA_PORTAL_URL starts with https://. Set `false` only to serve production over "
+            "plain HTTP.", choices=("auto", "true", "false")),
+    Setting("SESSION_HOURS", 12,
+            "A sign-in ends this many hours after it began (then sign in again); signing out ends it at once, "
+            "also for copies of the cookie.", int),
     Setting("INSTANCE_DIR", "instance",
             "Directory for the SQLite database and the search index (relative to where Mesa is started)."),
     Setting("DATABASE_URL", "",

@@ -13,6 +13,7 @@ import logging
 import os
 
 from portal.config import load_settings
+from portal.secret_key import check_secret_key
 
 LIBRARY_THREAD_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 
@@ -23,6 +24,8 @@ def server_settings(environ: dict | None = None) -> dict:
     for name in ("MESA_WORKERS", "MESA_THREADS"):
         if settings[name] < 1:
             raise RuntimeError(f"{name}={settings[name]} must be at least 1")
+    # Refused here too, so the server stops before it forks rather than in every worker.
+    check_secret_key(settings["MESA_SECRET_KEY"], settings["MESA_ENV"], settings["MESA_BIND"])
     return {
         "bind": [settings["MESA_BIND"]],
         "workers": settings["MESA_WORKERS"],

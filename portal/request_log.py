@@ -39,7 +39,8 @@ def signed_in_user_id() -> str:
         user_id = session.get("_user_id")
     except Exception:  # an unreadable session cookie: the request was served as a visitor
         user_id = None
-    return str(user_id) if user_id else "-"
+    # The session names "id:token" (portal/auth.py); only the id goes to the log.
+    return str(user_id).partition(":")[0] if user_id else "-"
 
 
 def start_request() -> None:

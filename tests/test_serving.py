@@ -136,6 +136,15 @@ def test_gunicorn_serves_mesa_with_two_workers_and_logs_each_request(gunicorn_se
     assert line["route"] == "/api/search" and line["status"] == 200 and line["user_id"] == "-"
 
 
+def test_gunicorn_names_no_version_and_sends_the_security_headers(gunicorn_server):
+    url, _ = gunicorn_server
+    with urllib.request.urlopen(url + "/login", timeout=30) as response:
+        server = response.headers.get("Server", "")
+        assert not any(character.isdigit() for character in server), f"Server header tells a version: {server}"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def load_bench():
     """bench/load.py as a module."""
     import importlib.util

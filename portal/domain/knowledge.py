@@ -20,6 +20,7 @@ from indexer import detect_language
 
 from .articles import add_revision, to_document
 from .errors import N_, Conflict, Invalid, NotAllowed
+from .numbers import parse_int
 from .models import (Article, ArticleEvent, ArticleFeedback, ArticleRevision, ArticleTicketLink, PortalEvent,
                      Role, Ticket, TicketStatus, User, utcnow)
 from .privacy import person_names, scrub_text
@@ -166,11 +167,7 @@ def _require(allowed: bool) -> None:
 
 
 def _check_version(article: Article, expected_version) -> None:
-    try:
-        expected = int(expected_version)
-    except (TypeError, ValueError):
-        expected = -1
-    if expected != article.version:
+    if parse_int(expected_version) != article.version:
         raise changed_meanwhile(article)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary,
@@ -10,6 +11,11 @@ from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, Foreig
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
+
+
+def new_session_token() -> str:
+    """A random token for a user's sessions (see User.session_token)."""
+    return secrets.token_urlsafe(24)
 
 
 def utcnow() -> datetime:
@@ -64,12 +70,19 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Part of every session cookie of this user; a new one ends all of them (sign-out, new password).
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
 
     team: Mapped["Team | None"] = relationship(back_populates="members")
 
     def set_password(self, password: str) -> None:
-        """Store a salted hash of the password, never the password."""
+        """Store a salted hash of the password, never the password; sessions signed in before end."""
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
+
+    def end_sessions(self) -> None:
+        """Make every session cookie issued to this user so far worthless (the next load refuses it)."""
+        self.session_token = new_session_token()
 
     def check_password(self, password: str) -> bool:
         """Whether the password matches the stored hash (never for an account without a password)."""
@@ -108,7 +121,8 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session cookie names: the id and the current session token (portal/auth.py checks it)."""
+        return f"{self.id}:{self.session_token}"
 
 
 class Article(Base):

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .errors import N_, Conflict, Invalid, NotAllowed, NotFound
+from .numbers import parse_id, parse_int
 from .models import (OPEN_STATUSES, Role, SurveyResponse, Team, Ticket, TicketEvent, TicketStatus,
                      TicketSuggestion, TicketType, TimeEntry, User, utcnow)
 from .sla import SlaPolicy, priority_for
@@ -71,10 +73,7 @@ def _check_text(value: str, field: str, limit: int, required: bool = True, one_l
 
 
 def _check_level(value, field: str) -> int:
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
-        value = 0
+    value = parse_int(value)
     if value not in (1, 2, 3):
         raise Invalid(N_("The %(field)s must be 1 (high), 2 (medium) or 3 (low)."), field=field)
     return value
@@ -164,11 +163,7 @@ def _require_agent(user: User) -> None:
 
 
 def _check_version(ticket: Ticket, expected_version) -> None:
-    try:
-        expected = int(expected_version)
-    except (TypeError, ValueError):
-        expected = -1
-    if expected != ticket.version:
+    if parse_int(expected_version) != ticket.version:
         raise changed_meanwhile(ticket)
 
 
@@ -197,10 +192,8 @@ def assign(session: Session, ticket: Ticket, actor: User, assignee_id, expected_
     now = now or utcnow()
     assignee = None
     if assignee_id not in (None, "", 0, "0"):
-        try:
-            assignee = session.get(User, int(assignee_id))
-        except (TypeError, ValueError):
-            assignee = None
+        assignee_key = parse_id(assignee_id)
+        assignee = session.get(User, assignee_key) if assignee_key else None
         if assignee is None or not assignee.is_agent or not assignee.active:
             raise Invalid(N_("Tickets can only be assigned to an active agent."))
     previous = ticket.assignee.name if ticket.assignee else ""
@@ -365,11 +358,8 @@ def log_time(session: Session, ticket: Ticket, agent: User, minutes, expected_ve
     """Record time spent (1 minute to 24 hours per entry) on the version of the ticket the agent saw."""
     _require_agent(agent)
     _check_version(ticket, expected_version)
-    try:
-        minutes = int(minutes)
-    except (TypeError, ValueError):
-        minutes = 0
-    if not 1 <= minutes <= 24 * 60:
+    minutes = parse_int(minutes, low=1, high=24 * 60)
+    if minutes is None:
         raise Invalid(N_("Time spent must be a whole number of minutes from 1 to 1440."))
     now = now or utcnow()
     entry = TimeEntry(agent=agent, agent_id=agent.id, minutes=minutes,
@@ -412,17 +402,19 @@ def submit_survey(session: Session, ticket: Ticket, user: User, rating, comment:
         raise Invalid(N_("You can rate the ticket once it is resolved."))
     if ticket.survey is not None:
         raise Invalid(N_("You have already rated this ticket. Thank you!"))
-    try:
-        rating = int(rating)
-    except (TypeError, ValueError):
-        rating = 0
-    if not 1 <= rating <= 5:
+    rating = parse_int(rating, low=1, high=5)
+    if rating is None:
         raise Invalid(N_("The rating must be from 1 to 5."))
     response = SurveyResponse(rating=rating, comment=_check_text(comment, N_("comment"), 2000, required=False),
                               created_at=now or utcnow())
-    ticket.survey = response
-    _log(ticket, user, "survey", False, response.comment, rating=rating)
-    session.flush()
+    try:
+        ticket.survey = response
+        _log(ticket, user, "survey", False, response.comment, rating=rating)  # loading the log flushes too
+        session.flush()
+    except IntegrityError:
+        # Another submission (a double click, a second tab) rated the ticket since it was read: one survey per
+        # ticket is the database's rule too. Like every refusal, the caller rolls the session back.
+        raise Invalid(N_("You have already rated this ticket. Thank you!")) from None
     return response
 
 

@@ -40,6 +40,9 @@ def logout():
     """Sign out (POST with a CSRF token, so no other site can sign a user out)."""
     form = LogoutForm()
     if form.validate_on_submit():
+        if current_user.is_authenticated:
+            current_user.end_sessions()  # a copy of the cookie kept elsewhere stops working too
+            get_session().commit()
         logout_user()
         flash(_("You are signed out."), "info")
     return redirect(url_for("public.home"))

@@ -14,6 +14,7 @@ from ..background import request_delivery
 from ..domain import outbox as outbox_service
 from ..domain import inbound
 from ..domain.models import CannedReply, InboundMail, MailDisposition, OutboxMessage, OutboxStatus, Team, User, utcnow
+from ..domain.numbers import parse_id
 from ..domain.tickets import agents
 from wtforms.fields.choices import SelectChoice
 
@@ -102,8 +103,8 @@ def teams():
 def set_team():
     """Put an agent in a team (or in none)."""
     session = get_session()
-    agent = session.get(User, request.form.get("agent", type=int) or 0)
-    team_id = request.form.get("team", type=int)
+    agent = session.get(User, parse_id(request.form.get("agent")) or 0)
+    team_id = parse_id(request.form.get("team"))
     team = session.get(Team, team_id) if team_id else None
     if agent is None or not agent.is_agent or (team_id and team is None):
         abort(400)

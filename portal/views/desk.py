@@ -9,13 +9,15 @@ from ..auth import agent_required
 from ..db import get_session
 from ..domain import tickets as ticket_service
 from ..domain.models import TicketStatus, utcnow
+from ..domain.numbers import parse_int
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
 
 def _int_arg(name: str, allowed) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and int(value) in allowed else None
+    """A whole-number filter of the query string when it is one of ``allowed``, else None."""
+    value = parse_int(request.args.get(name))
+    return value if value in allowed else None
 
 
 def read_filters() -> ticket_service.QueueFilters:

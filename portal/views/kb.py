@@ -15,6 +15,7 @@ from ..domain import tickets as ticket_service
 from ..domain.articles import render_markdown
 from ..domain.errors import N_, DomainError, Invalid, NotAllowed, NotFound
 from ..domain.models import Article, Ticket
+from ..domain.numbers import parse_id
 from ..errors import translated
 from ..i18n import CATEGORY_LABELS
 from ..search import SearchUnavailable, get_search
@@ -98,8 +99,9 @@ def create():
     """Save a new draft; when it looks like an existing article, ask first (or add to that article)."""
     session = get_session()
     ticket = None
-    if request.form.get("ticket_id", "").isdigit():
-        ticket = ticket_service.get_ticket(session, int(request.form["ticket_id"]), current_user)
+    ticket_id = parse_id(request.form.get("ticket_id"))
+    if ticket_id:
+        ticket = ticket_service.get_ticket(session, ticket_id, current_user)
     try:
         draft = knowledge.read_draft(request.form)
     except Invalid as exc:
@@ -124,7 +126,7 @@ def append(slug: str):
     """Add the ticket's solution to an existing article as a new section."""
     session = get_session()
     article = _article(slug)
-    ticket = ticket_service.get_ticket(session, request.form.get("ticket_id", type=int) or 0, current_user)
+    ticket = ticket_service.get_ticket(session, parse_id(request.form.get("ticket_id")) or 0, current_user)
     try:
         # Appending adds a section and changes nothing anyone is editing, so it applies to the current version.
         knowledge.append_solution(session, article, ticket, current_user, article.version)
@@ -210,8 +212,8 @@ def history(slug: str):
     article = _article(slug)
     revisions = {r.number: r for r in article.revisions}
     newest = max(revisions) if revisions else 0
-    new_number = request.args.get("to", type=int) or newest
-    old_number = request.args.get("from", type=int) or max(1, new_number - 1)
+    new_number = parse_id(request.args.get("to")) or newest
+    old_number = parse_id(request.args.get("from")) or max(1, new_number - 1)
     diff = []
     if old_number in revisions and new_number in revisions:
         diff = knowledge.diff_revisions(revisions[old_number], revisions[new_number])

@@ -6,6 +6,7 @@ from flask import Blueprint, render_template, request
 
 from ..auth import agent_required
 from ..db import get_session
+from ..domain.numbers import parse_int
 from ..domain.reports import build_report
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -16,7 +17,7 @@ PERIODS = (7, 30, 90, 365)
 @agent_required
 def overview():
     """The numbers for the last 7, 30 (default), 90 or 365 days."""
-    days = request.args.get("days", type=int)
+    days = parse_int(request.args.get("days"))
     days = days if days in PERIODS else 30
     return render_template("reports/overview.html", report=build_report(get_session(), days), days=days,
                            periods=PERIODS)

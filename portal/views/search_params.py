@@ -9,6 +9,7 @@ from flask import current_app
 from indexer.articles import LANGUAGES
 
 from ..domain.errors import N_, Invalid
+from ..domain.numbers import parse_int
 
 DEFAULT_K = 10
 
@@ -35,11 +36,8 @@ def read_search_request(args, default_k: int = DEFAULT_K) -> SearchRequest:
     if raw_k in (None, ""):
         k = default_k
     else:
-        try:
-            k = int(raw_k)
-        except ValueError:
-            raise Invalid(N_("'k' must be a whole number from 1 to %(max)d."), max=max_k) from None
-        if not 1 <= k <= max_k:
+        k = parse_int(raw_k, low=1, high=max_k)
+        if k is None:
             raise Invalid(N_("'k' must be a whole number from 1 to %(max)d."), max=max_k)
     lang = args.get("lang") or None
     if lang is not None and lang not in LANGUAGES:

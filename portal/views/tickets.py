@@ -15,6 +15,7 @@ from ..domain import tickets as ticket_service
 from ..domain.articles import render_markdown
 from ..domain.errors import Conflict, DomainError
 from ..domain.models import CannedReply, InboundMail, Ticket, utcnow
+from ..domain.numbers import parse_id
 from ..errors import translated
 from ..background import request_delivery
 from ..notifications import notify_requester
@@ -115,8 +116,8 @@ def reply(ticket_id: int):
     def change(session, ticket):
         body = request.form.get("body", "")
         if current_user.is_agent and not body.strip() and request.form.get("canned"):
-            canned = session.get(CannedReply, int(request.form["canned"])) \
-                if request.form["canned"].isdigit() else None
+            canned_id = parse_id(request.form["canned"])
+            canned = session.get(CannedReply, canned_id) if canned_id else None
             body = fill_placeholders(canned.body, ticket, current_user) if canned else ""
         public = not current_user.is_agent or request.form.get("visibility", "public") == "public"
         event = ticket_service.add_reply(session, ticket, current_user, body, public, request.form.get("version"))
