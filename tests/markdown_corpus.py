@@ -19,9 +19,9 @@ def _fill(unit: str, size: int) -> str:
 
 
 def pathological_corpus(size: int = TICKET_MAX) -> dict[str, str]:
-    """Name -> text of about ``size`` characters, for every pathological case."""
+    """Name -> text of about (at most) ``size`` characters, for every pathological case."""
     lines = size // 12
-    return {
+    cases = {
         "open brackets": _fill("[", size),
         "image openers": _fill("![", size),
         "nested brackets and parentheses": _fill("[(", size),
@@ -74,3 +74,4 @@ def pathological_corpus(size: int = TICKET_MAX) -> dict[str, str]:
         "many short lines": _fill("a\n", size),
         "nul and control characters": _fill("\x00\x01\x1b[", size),
     }
+    return {name: text[:size] for name, text in cases.items()}
