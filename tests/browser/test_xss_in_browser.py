@@ -3,7 +3,8 @@ executes, none leaves a tag with a handler or a script address, no page fetches 
 
 Sinks: ticket subject, description, replies, internal notes and solution; user names; team names; canned
 replies (title and body); article titles and bodies (page, editor, history, the live preview typed into
-the editor); an article promoted from a ticket; the search echo and the help form's echo. The payloads are
+the editor); an article promoted from a ticket; the search echo, the help form's echo and the queue's
+filters in the address. The payloads are
 stored through the domain functions (the forms' own path below the form), batched so that one page shows
 many of them; the pages are read as a customer, an agent and an admin.
 """
@@ -264,7 +265,8 @@ def test_no_payload_runs_for_an_agent(browser, xss_site):
         canned.select_option(index=len(PAYLOADS) // 2)  # ticket.js puts a canned reply into the message
         expect(watcher.page.locator("#reply-body")).not_to_have_value("")
         watcher.audit("canned reply chosen")
-        for path in ("/desk/", "/kb/", *(f"/tickets/{ticket_id}" for ticket_id in xss_site.subject_tickets),
+        for path in ("/desk/", f"/desk/?category={quote(PAYLOADS[5])}&sort={quote(PAYLOADS[6])}", "/kb/",
+                     *(f"/tickets/{ticket_id}" for ticket_id in xss_site.subject_tickets),
                      *(f"/kb/from-ticket/{ticket_id}" for ticket_id in
                        [xss_site.combined_ticket, *xss_site.subject_tickets[:PROMOTED_TICKETS]]),
                      f"/articles/{xss_site.article_slug}", f"/kb/articles/{xss_site.article_slug}/edit",
