@@ -404,7 +404,7 @@ def test_promoted_markup_never_executes(seeded_app):
     preview = client.post("/kb/preview", data={"body": "<script>alert(1)</script>**b**",
                                                "csrf_token": csrf_token_from(client.get("/kb/new").text)},
                           headers={"Accept": "application/json"})
-    assert preview.json["html"].strip() == "<p><strong>b</strong></p>"
+    assert preview.json["html"].strip() == "<p>&lt;script&gt;alert(1)&lt;/script&gt;<strong>b</strong></p>"  # as text
 
 
 def test_a_category_longer_than_the_database_holds_is_refused_with_a_message(seeded_app):

@@ -1,4 +1,5 @@
-"""Articles in the database: import from and export to Markdown files, reading rules, rendering."""
+"""Articles in the database: import from and export to Markdown files, reading rules (rendering:
+markdown_render)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import markdown as markdown_lib
-import nh3
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -16,21 +15,6 @@ from indexer.articles import write_article
 
 from .errors import N_, NotFound
 from .models import Article, ArticleRevision, User, utcnow
-
-ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h2", "h3", "h4",
-    "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup",
-    "table", "tbody", "td", "th", "thead", "tr", "ul",
-}
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"align"},
-                      "td": {"align"}, "code": {"class"}, "span": {"class"}, "div": {"class"}}
-
-
-def render_markdown(text: str) -> str:
-    """Article Markdown as sanitised HTML: scripts, event handlers and javascript: links never survive."""
-    html = markdown_lib.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
-    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
 
 
 def to_document(article: Article) -> indexer.Article:

@@ -12,7 +12,7 @@ from ..auth import agent_required, role_required
 from ..db import get_session
 from ..domain import knowledge
 from ..domain import tickets as ticket_service
-from ..domain.articles import render_markdown
+from ..domain.markdown_render import render_markdown
 from ..domain.errors import N_, DomainError, Invalid, NotAllowed, NotFound
 from ..domain.models import Article, Ticket
 from ..domain.numbers import parse_id

@@ -10,6 +10,7 @@ from ..db import get_session
 from ..domain import articles as article_service
 from ..domain import events, knowledge
 from ..domain.errors import N_, Invalid
+from ..domain.markdown_render import render_markdown
 from ..errors import translated
 from ..i18n import ui_languages
 from ..search import best_confidence, get_search
@@ -71,7 +72,7 @@ def article(slug: str):
                       "can_edit": knowledge.can_edit(viewer(), found),
                       "can_publish": knowledge.can_publish(viewer())}
     return render_template("public/article.html", article=found, from_suggestion=from_suggestion, query=query,
-                           body_html=article_service.render_markdown(found.body),
+                           body_html=render_markdown(found.body),
                            other_versions=article_service.other_versions(session, found, viewer()), **agent_info)
 
 

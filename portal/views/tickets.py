@@ -12,7 +12,7 @@ from ..auth import agent_required
 from ..db import get_session
 from ..domain import knowledge
 from ..domain import tickets as ticket_service
-from ..domain.articles import render_markdown
+from ..domain.markdown_render import render_markdown
 from ..domain.errors import Conflict, DomainError
 from ..domain.models import CannedReply, InboundMail, Ticket, utcnow
 from ..domain.numbers import parse_id
