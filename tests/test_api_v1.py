@@ -176,6 +176,8 @@ def test_bad_input_answers_400_in_the_one_error_shape(seeded_app):
         response = client.post("/api/v1/tickets", json=body, headers=bearer(secret))
         assert response.status_code == 400 and list(response.json) == ["error"], body
         assert message in response.json["error"], (body, response.json)
+    nul = client.post("/api/v1/tickets", json={"subject": "x", "description": "a\x00b"}, headers=bearer(secret))
+    assert nul.status_code == 400 and "NUL character" in nul.json["error"]
     for raw in (b"{not json", b"\xff\xfe{}", b"[1, 2]"):
         response = client.post("/api/v1/tickets", data=raw, content_type="application/json", headers=bearer(secret))
         assert response.status_code == 400 and "error" in response.json, raw

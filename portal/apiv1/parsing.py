@@ -11,6 +11,7 @@ from webargs.flaskparser import FlaskParser
 from ..domain.errors import N_, Invalid
 from .tokens import authenticate_api_request
 
+NUL = "\x00"
 BIGGEST_ID = 2**31 - 1  # ids are 32-bit integers in the database; anything larger names nothing
 
 
@@ -29,6 +30,17 @@ def describe_problems(messages, path: str = "") -> list[str]:
     return [f"{path}: {messages}" if path else str(messages)]
 
 
+def contains_nul(value) -> bool:
+    """Whether a decoded JSON value holds a NUL character in any key or text."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
 class MesaParser(FlaskParser):
     """webargs' Flask parser whose errors are Mesa's: Invalid (400) with the problems spelled out."""
 
@@ -38,6 +50,14 @@ class MesaParser(FlaskParser):
         """A field is missing or of the wrong type: say which and why."""
         raise Invalid(N_("The request is not valid: %(problems)s"),
                       problems="; ".join(describe_problems(error.messages)))
+
+    def load_json(self, req, schema):
+        """The JSON body; refused when any of its texts holds a NUL character (PostgreSQL cannot store it)."""
+        data = super().load_json(req, schema)
+        if contains_nul(data):
+            raise Invalid(N_("The request contains a NUL character (\\0), which cannot be saved. Remove it and "
+                             "send it again."))
+        return data
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         """The body is not JSON (or not UTF-8)."""
