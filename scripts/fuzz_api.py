@@ -32,7 +32,8 @@ def prepare(directory: Path):
     from portal.search import get_search
 
     app = create_app({"MESA_ENV": "development", "MESA_INSTANCE_DIR": str(directory), "MESA_RANKING": "fake",
-                      "MESA_DATABASE_URL": f"sqlite:///{directory / 'mesa.db'}", "MESA_BACKGROUND_JOBS": "0"})
+                      "MESA_DATABASE_URL": f"sqlite:///{directory / 'mesa.db'}", "MESA_BACKGROUND_JOBS": "0",
+                      "MESA_API_RATE_LIMIT": "0"})  # thousands of requests a minute, on purpose
     upgrade_database(app)
     tokens = {}
     with app.app_context():

@@ -317,3 +317,28 @@ def test_reports_answer_the_reports_page_numbers(seeded_app):
     report = client.get("/api/v1/reports?days=7", headers=bearer(agent)).json
     assert report["tickets_created"] == 1 and set(report["funnel"]) >= {"search", "solved", "ticket_created"}
     assert client.get("/api/v1/reports", headers=bearer(customer)).status_code == 403
+
+
+def test_a_token_over_its_rate_limit_is_answered_429_with_retry_after(tmp_path):
+    from portal.apiv1.ratelimit import TokenRateLimit
+
+    clock = [100.0]
+    limit = TokenRateLimit(3, clock=lambda: clock[0])
+    assert [limit.retry_after(1) for _ in range(3)] == [None, None, None]
+    assert limit.retry_after(1) == 60 and limit.retry_after(2) is None  # another token has its own count
+    clock[0] += 59.5
+    assert limit.retry_after(1) == 1
+    clock[0] += 1
+    assert limit.retry_after(1) is None  # a new minute
+
+
+def test_the_rate_limit_setting_applies_to_api_tokens(seeded_app):
+    seeded_app.extensions["mesa_api_rate_limit"].per_minute = 2
+    seeded_app.config["MESA_API_RATE_LIMIT"] = 2
+    secret = make_token(seeded_app, Role.CUSTOMER)
+    client = seeded_app.test_client()
+    statuses = [client.get("/api/v1/me", headers=bearer(secret)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = client.get("/api/v1/me", headers=bearer(secret))
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.json["error"].startswith("Too many requests with this token: at most 2 a minute.")

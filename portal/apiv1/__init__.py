@@ -11,6 +11,7 @@ from flask_smorest import Api
 from werkzeug.routing import IntegerConverter
 
 from .parsing import BIGGEST_ID
+from .ratelimit import TokenRateLimit
 from .schemas import ErrorSchema
 
 API_VERSION = "1.0"
@@ -44,7 +45,8 @@ def init_app(app: Flask) -> None:
     api = MesaApi(app, spec_kwargs={
         "info": {"description": "Mesa's help-desk knowledge base and tickets. Errors answer "
                                 "`{\"error\": \"message\"}` with a 4xx (or 5xx) status; 413 when the body is "
-                                "larger than the limit. Reference: /api/reference."},
+                                "larger than the limit (2 MB); 429 with Retry-After when a token makes more than "
+                                "MESA_API_RATE_LIMIT requests a minute. Reference: /api/reference."},
         "security": [{"bearerToken": []}, {"session": []}, {}],
     })
     api.register_converter(IntegerConverter, lambda _converter: {"type": "integer", "minimum": 1,
@@ -57,3 +59,4 @@ def init_app(app: Flask) -> None:
         api.register_blueprint(module.bp)
     app.register_blueprint(reference.bp)
     app.extensions["mesa_api"] = api
+    app.extensions["mesa_api_rate_limit"] = TokenRateLimit(app.config["MESA_API_RATE_LIMIT"])

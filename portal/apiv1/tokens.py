@@ -47,6 +47,13 @@ def authenticate_api_request():
             session.commit()  # the last-used time only: the token's owner sees when it was used
         g._login_user = token.user  # Flask-Login's current user for this request
         g.api_token = token
+        wait = current_app.extensions["mesa_api_rate_limit"].retry_after(token.id)
+        if wait is not None:
+            response = refuse(429, _("Too many requests with this token: at most %(limit)d a minute. Try again in "
+                                     "%(seconds)d seconds.", limit=current_app.config["MESA_API_RATE_LIMIT"],
+                                     seconds=wait))
+            response.headers["Retry-After"] = str(wait)
+            return response
         if request.method not in SAFE_METHODS and token.scope != "write":
             return refuse(403, _("This token can only read. Create a token with write access to change data."))
         return None
