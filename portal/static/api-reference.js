@@ -9,6 +9,7 @@
     url: node.getAttribute("data-spec-url"),
     domNode: node,
     deepLinking: true,
-    tryItOutEnabled: false
+    tryItOutEnabled: false,
+    validatorUrl: null  // no badge fetched from validator.swagger.io: the page loads nothing from outside
   });
 })();
