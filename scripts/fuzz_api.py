@@ -24,10 +24,10 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,r
 
 
 def prepare(directory: Path):
-    """A seeded app in ``directory`` and the tokens of its callers."""
+    """A seeded app in ``directory`` (articles, accounts, three tickets) and the tokens of its callers."""
     from portal import create_app
     from portal.db import get_session, upgrade_database
-    from portal.domain import api_tokens, articles, users
+    from portal.domain import api_tokens, articles, tickets, users
     from portal.domain.models import Role
     from portal.search import get_search
 
@@ -42,6 +42,10 @@ def prepare(directory: Path):
         for role in (Role.ADMIN, Role.AGENT_L1, Role.CUSTOMER):
             user = users.create_user(session, f"{role.value}@fuzz.example", role.value, "fuzz password 1", role)
             tokens[role.value] = api_tokens.create_token(session, user, "fuzz", "write")[1]
+            if role == Role.CUSTOMER:  # ticket 1, 2 and 3: the lowest ids, which schemathesis tries first
+                for number in range(3):
+                    tickets.create_ticket(session, user, f"Fuzz ticket {number}", "Seeded for the fuzzer.",
+                                          "general", 3, 2, app.extensions["mesa_sla"])
         session.commit()
         get_search().rebuild(session)
     return app, tokens
