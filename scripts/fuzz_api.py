@@ -61,15 +61,16 @@ def serve(app):
     return server
 
 
-def run_schemathesis(base: str, token: str | None, max_examples: int, seconds: int) -> int:
-    """One schemathesis run as one caller; its exit code."""
+def run_schemathesis(base: str, token: str | None, max_examples: int, seconds: int, workdir: Path) -> int:
+    """One schemathesis run as one caller, its cache in ``workdir`` (nothing left in the checkout); its exit
+    code."""
     command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/api/openapi.json",
                "--checks", CHECKS, "--max-examples", str(max_examples), "--workers", "1",
                "--phases", "examples,coverage,fuzzing", "--max-time", str(seconds), "--request-timeout", "20",
                "--seed", "15", "--suppress-health-check", "all", "--no-color"]
     if token:
         command += ["--header", f"Authorization: Bearer {token}"]
-    return subprocess.run(command, env={**os.environ, "NO_COLOR": "1"}).returncode
+    return subprocess.run(command, env={**os.environ, "NO_COLOR": "1"}, cwd=workdir).returncode
 
 
 def main() -> int:
@@ -87,7 +88,7 @@ def main() -> int:
         try:
             for caller in ("admin", "customer", None):
                 print(f"== schemathesis as {caller or 'an anonymous caller'} against {base}", flush=True)
-                failures += run_schemathesis(base, tokens.get(caller), args.max_examples, args.seconds) != 0
+                failures += run_schemathesis(base, tokens.get(caller), args.max_examples, args.seconds, Path(tmp)) != 0
         finally:
             server.shutdown()
             app.extensions["mesa_engine"].dispose()
