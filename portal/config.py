@@ -162,6 +162,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", 2, "Worker processes of the production server (each loads its own models and index).",
             int),
     Setting("THREADS", 4, "Threads per worker process: requests one worker serves at once.", int),
+    Setting("API_RATE_LIMIT", 600,
+            "Requests a minute one API token may make, counted in each server process; more are answered 429 "
+            "with Retry-After. 0: no limit.", int),
 )
 
 

@@ -71,3 +71,12 @@ class TeamForm(FlaskForm):
     name = StringField(_l("Team name"), validators=[DataRequired(), Length(max=80), single_line])
     categories = SelectMultipleField(_l("Categories"), choices=[])
     submit = SubmitField(_l("Save team"))
+
+
+class ApiTokenForm(FlaskForm):
+    """A user creates a personal API token: a name to recognise it by, and read or write access."""
+
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=80), single_line])
+    scope = RadioField(_l("Access"), choices=[SelectChoice("read", _l("Read only")),
+                                              SelectChoice("write", _l("Read and write"))], default="read")
+    submit = SubmitField(_l("Create token"))

@@ -21,6 +21,7 @@ from portal.backup.dump import _snapshot
 from portal.backup.manifest import sha256_of
 from portal.backup.schema import backed_up_tables, database_revision, migrations_head
 from portal.db import alembic_config, get_session, upgrade_database
+from portal.domain import api_tokens
 from portal.domain import events as event_service
 from portal.domain import knowledge
 from portal.domain import tickets as ticket_service
@@ -77,7 +78,7 @@ def seeded_source(request, directory: Path, url: str):
 
 def build_history(app) -> None:
     """A desk that has been used: tickets with replies, notes, time, a survey and e-mails; articles edited,
-    archived, drafted from a ticket, cited and rated; funnel events; an inactive account."""
+    archived, drafted from a ticket, cited and rated; funnel events; an inactive account; an API token."""
     app.test_cli_runner().invoke(args=["desk", "defaults"])
     policy = app.extensions["mesa_sla"]
     with app.app_context():
@@ -110,6 +111,7 @@ def build_history(app) -> None:
                                 sender=customer.email, subject="Re: [#1]", size=27, ticket_id=printer.id,
                                 disposition=MailDisposition.REPLY, reason="reply on #1",
                                 raw=b"From: c\r\n\r\n\xc3\xb1 \x00\xff bytes"))
+        api_tokens.create_token(session, agent, "Inventory script", "write")[0].last_used_at = utcnow()
         draft = knowledge.draft_from_ticket(vpn)
         knowledge.create_article(session, draft, l2, source_ticket=vpn)
         article = session.scalar(select(Article).where(Article.slug == "mailbox-full"))

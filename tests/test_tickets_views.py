@@ -317,6 +317,55 @@ ADMIN_CHANGES = (302, 403, 403, 403, 302)
 PUBLISHED, INTERNAL, DRAFT = "laptop-disk-full", "unlock-account-active-directory-l2", "docking-station-external-monitor"
 ARTICLE = {"title": "My laptop disk is full", "body": "## Steps\n\nEmpty the bin.\n", "lang": "en",
            "category": "hardware", "visibility": "public"}
+# The JSON API (/api/v1): signed in by the session here (JSON bodies, the CSRF token in X-CSRFToken); 401 for
+# anonymous callers. tests/test_api_v1.py runs the same rows again with API tokens.
+API_READ = (401, 200, 200, 200, 200)
+API_AGENTS = (401, 403, 200, 200, 200)
+API_ROUTES = [
+    ("GET", "/api/v1/search?q=vpn", {}, ANYONE),
+    ("GET", "/api/v1/suggest?q=vpn+client", {}, ANYONE),
+    ("GET", "/api/v1/me", {}, API_READ),
+    ("GET", "/api/v1/articles", {}, ANYONE),
+    ("GET", f"/api/v1/articles/{PUBLISHED}", {}, ANYONE),
+    ("GET", f"/api/v1/articles/{INTERNAL}", {}, (404, 404, 200, 200, 200)),
+    ("GET", f"/api/v1/articles/{DRAFT}", {}, (404, 404, 200, 200, 200)),
+    ("POST", "/api/v1/articles", {**ARTICLE, "title": "Reset a badge reader"}, (401, 403, 201, 201, 201)),
+    ("POST", "/api/v1/articles", {**ARTICLE, "title": "Reset a badge reader", "ticket_id": "{resolved}"},
+     (401, 403, 403, 201, 201)),
+    ("PUT", f"/api/v1/articles/{DRAFT}", {**ARTICLE, "version": "{draft_version}"}, API_AGENTS),
+    ("PUT", f"/api/v1/articles/{PUBLISHED}", {**ARTICLE, "version": "{published_version}"},
+     (401, 403, 403, 200, 200)),
+    ("POST", f"/api/v1/articles/{DRAFT}/state", {"action": "submit", "version": "{draft_version}"}, API_AGENTS),
+    ("POST", f"/api/v1/articles/{PUBLISHED}/state", {"action": "archive", "version": "{published_version}"},
+     (401, 403, 403, 200, 200)),
+    ("GET", "/api/v1/tickets", {}, API_READ),
+    ("POST", "/api/v1/tickets", {"subject": "Printer", "description": "It jams."}, (401, 201, 201, 201, 201)),
+    ("GET", "/api/v1/tickets/{ticket}", {}, API_READ),
+    ("GET", "/api/v1/tickets/{other_ticket}", {}, (401, 404, 200, 200, 200)),
+    ("POST", "/api/v1/tickets/{ticket}/replies", {"body": "hello", "version": "{ticket_version}"}, API_READ),
+    ("POST", "/api/v1/tickets/{other_ticket}/replies", {"body": "hello", "version": "{other_version}"},
+     (401, 404, 200, 200, 200)),
+    ("POST", "/api/v1/tickets/{ticket}/notes", {"body": "internal", "version": "{ticket_version}"}, API_AGENTS),
+    ("POST", "/api/v1/tickets/{ticket}/assign", {"assignee_id": "{l2}", "version": "{ticket_version}"}, API_AGENTS),
+    ("POST", "/api/v1/tickets/{ticket}/status", {"status": "pending_customer", "version": "{ticket_version}"},
+     API_AGENTS),
+    ("POST", "/api/v1/tickets/{ticket}/priority", {"impact": 1, "urgency": 1, "version": "{ticket_version}"},
+     API_AGENTS),
+    ("POST", "/api/v1/tickets/{ticket}/escalate", {"reason": "needs L2", "version": "{ticket_version}"},
+     API_AGENTS),
+    ("POST", "/api/v1/tickets/{ticket}/time", {"minutes": 5, "version": "{ticket_version}"}, API_AGENTS),
+    ("POST", "/api/v1/tickets/{ticket}/resolve", {"solution": "done", "version": "{ticket_version}"}, API_AGENTS),
+    ("GET", "/api/v1/reports?days=7", {}, API_AGENTS),
+]
+API_NUMBERS = {"version", "ticket_id", "assignee_id"}
+
+
+def api_body(data: dict, ids: dict) -> dict:
+    """A table row's data as the JSON body: placeholders filled, ids and versions as numbers."""
+    body = {key: value.format(**ids) if isinstance(value, str) else value for key, value in data.items()}
+    return {key: int(value) if key in API_NUMBERS else value for key, value in body.items()}
+
+
 ROUTES = [
     ("GET", "/", {}, ANYONE),
     ("GET", "/search?q=vpn", {}, ANYONE),
@@ -395,6 +444,13 @@ ROUTES = [
     ("GET", "/tickets/{ticket}/mail/{mail}.eml", {}, SIGNED_IN),
     ("GET", "/tickets/{other_ticket}/mail/{other_mail}.eml", {}, (302, 404, 200, 200, 200)),
     ("GET", "/healthz", {}, ANYONE),
+    ("GET", "/account", {}, SIGNED_IN),
+    ("POST", "/account/tokens", {"name": "My script", "scope": "read"}, SIGNED_IN),
+    ("POST", "/account/tokens/{token}/revoke", {}, (302, 302, 404, 404, 404)),  # the customer's own token
+    ("GET", "/api/openapi.json", {}, ANYONE),
+    ("GET", "/api/reference", {}, ANYONE),
+    ("GET", "/api/reference/assets/swagger-ui.css", {}, ANYONE),
+    *API_ROUTES,
 ]
 ROLES = (None, Role.CUSTOMER, Role.AGENT_L1, Role.AGENT_L2, Role.ADMIN)
 
@@ -402,6 +458,7 @@ ROLES = (None, Role.CUSTOMER, Role.AGENT_L1, Role.AGENT_L2, Role.ADMIN)
 def permission_fixtures(app) -> dict:
     """The records the table's placeholders name: the customer's open and resolved tickets, a stranger's
     ticket, a canned reply, a team, agents, and the articles' versions."""
+    from portal.domain import api_tokens
     from portal.domain import tickets as svc
     from tests.conftest import user_by_role
 
@@ -428,13 +485,14 @@ def permission_fixtures(app) -> dict:
                      (2, "stranger@example.com", other.id, MailDisposition.TICKET),
                      (3, "nobody@example.com", None, MailDisposition.QUARANTINED))]
         session.add_all(mails)
+        token, _secret = api_tokens.create_token(session, customer, "script", "read")
         session.commit()
         versions = dict(session.execute(select(Article.slug, Article.version)
                                         .where(Article.slug.in_([PUBLISHED, DRAFT]))).all())
         return {"ticket": mine.id, "ticket_version": mine.version, "other_ticket": other.id,
                 "other_version": other.version, "resolved": resolved.id, "canned": canned.id, "team": team.id,
                 "failed_mail": failed_mail.id, "mail": mails[0].id, "other_mail": mails[1].id,
-                "quarantined_mail": mails[2].id,
+                "quarantined_mail": mails[2].id, "token": token.id,
                 "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id,
                 "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT]}
 
@@ -451,6 +509,9 @@ def test_permission_table(seeded_app, method, path, data, expected, role_index):
     url = path.format(**ids)
     if method == "GET":
         response = client.get(url)
+    elif url.startswith("/api/"):
+        token = csrf_token_from(client.get("/login" if role is None else "/").text)
+        response = client.open(url, method=method, json=api_body(data, ids), headers={"X-CSRFToken": token})
     else:
         token = csrf_token_from(client.get("/login" if role is None else "/").text)
         form = {key: value.format(**ids) if isinstance(value, str) else value for key, value in data.items()}
@@ -461,7 +522,7 @@ def test_permission_table(seeded_app, method, path, data, expected, role_index):
 def test_the_permission_table_has_every_route_of_the_app(seeded_app):
     adapter = seeded_app.url_map.bind("localhost")
     placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned", "failed_mail", "mail",
-                                         "other_mail", "quarantined_mail")}
+                                         "other_mail", "quarantined_mail", "token")}
     in_table = {(method, adapter.match(path.split("?")[0].format(**placeholders), method=method,
                                        return_rule=True)[0].rule) for method, path, _, _ in ROUTES}
     in_app = {(method, rule.rule) for rule in seeded_app.url_map.iter_rules() if rule.endpoint != "static"

@@ -573,3 +573,21 @@ class SearchVector(Base):
     rows: Mapped[int] = mapped_column(Integer)
     owners: Mapped[bytes] = mapped_column(LargeBinary)  # int32 chunk ordinal per row
     data: Mapped[bytes] = mapped_column(LargeBinary)  # float32, rows x dim
+
+
+class ApiToken(Base):
+    """A personal API token: only the SHA-256 of the secret is stored (the secret is shown once, at creation).
+    ``scope`` is ``read`` (GET only) or ``write``; revoking deletes the row."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the secret's first characters, to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
