@@ -32,13 +32,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from . import auth, background, commands, db, errors, health, i18n, request_log, safe_input, search
+    from . import auth, background, commands, db, errors, health, i18n, request_log, safe_input, search, throttle
 
     request_log.init_app(app)
     db.init_app(app)
     background.init_app(app)
     safe_input.init_app(app)
     search.init_app(app)
+    throttle.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)

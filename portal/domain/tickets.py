@@ -124,6 +124,9 @@ def create_ticket(session: Session, requester: User, subject: str, description: 
     ``suggestions`` are the (slug, title) pairs of the articles the portal showed before, kept on the
     ticket so the agent sees what the customer already tried.
     """
+    if not requester.email_verified:
+        raise NotAllowed(N_("Confirm your e-mail address before opening a ticket: open the link we sent to "
+                            "%(email)s, or ask for a new one."), email=requester.email)
     now = now or utcnow()
     subject = _check_text(subject, N_("subject"), MAX_SUBJECT, one_line=True)
     description = _check_text(description, N_("description"), MAX_TEXT)
