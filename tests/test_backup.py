@@ -23,6 +23,7 @@ from portal.backup.schema import backed_up_tables, database_revision, migrations
 from portal.db import alembic_config, get_session, upgrade_database
 from portal.domain import events as event_service
 from portal.domain import knowledge
+from portal.domain import rate_limits
 from portal.domain import tickets as ticket_service
 from portal.domain import users as user_service
 from portal.domain.models import (Article, Base, JobLease, OutboxMessage, OutboxStatus, PortalEvent, Role, Ticket,
@@ -106,6 +107,7 @@ def build_history(app) -> None:
                                   attempts=8, last_error="550 no such user"))
         session.add(JobLease(name="desk-sweep", holder="host-a:123", last_started_at=utcnow(),
                              last_finished_at=utcnow()))
+        rate_limits.hit(session, "login-account:customer@example.com", rate_limits.Rule(10, 3600))
         draft = knowledge.draft_from_ticket(vpn)
         knowledge.create_article(session, draft, l2, source_ticket=vpn)
         article = session.scalar(select(Article).where(Article.slug == "mailbox-full"))
