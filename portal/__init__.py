@@ -28,7 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config.get("MAX_CONTENT_LENGTH") or 2 * 1024 * 1024
 
     from . import (auth, background, commands, db, errors, health, i18n, request_log, safe_input, search,
-                   security_headers, session_cookies, url_converters)
+                   security_headers, session_cookies, throttle, url_converters)
 
     url_converters.init_app(app)  # before any route is added
     session_cookies.init_app(app)
@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     background.init_app(app)
     safe_input.init_app(app)
     search.init_app(app)
+    throttle.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)

@@ -156,6 +156,34 @@ SETTINGS: tuple[Setting, ...] = (
             "an admin to release or discard at /admin/mail.", int),
     Setting("MAIL_IN_RATE", 20,
             "Most e-mails one sender may turn into tickets or replies per hour; the rest are quarantined.", int),
+    Setting("LOGIN_LIMIT_ACCOUNT", "10/900",
+            "Failed sign-ins allowed per account: COUNT/SECONDS (e.g. 10/900, ten per 15 minutes). Beyond it the "
+            "account's sign-in answers 429 with Retry-After until the window ends; a successful sign-in clears "
+            "the count. Counters live in the database, so the limit holds across processes and hosts."),
+    Setting("LOGIN_LIMIT_ADDRESS", "50/900",
+            "Failed sign-ins allowed per client address (any accounts): COUNT/SECONDS."),
+    Setting("REGISTER_LIMIT_ADDRESS", "10/3600", "Registrations allowed per client address: COUNT/SECONDS."),
+    Setting("ACCOUNT_MAIL_LIMIT", "3/3600",
+            "Account e-mails (verification, resent verification, \"someone tried to register\") per address: "
+            "COUNT/SECONDS, so nobody can flood an inbox through Mesa."),
+    Setting("SEARCH_LIMIT_VISITOR", "60/60",
+            "Searches that are recorded for the reports (the search page, suggestions while typing at "
+            "`/api/suggest`, \"Check for answers\") per visitor (signed-in user, else browser session): "
+            "COUNT/SECONDS; beyond it they answer 429."),
+    Setting("SEARCH_LIMIT_ADDRESS", "600/60",
+            "The same searches per client address (visitors without a cookie, an office behind one address): "
+            "COUNT/SECONDS."),
+    Setting("FEEDBACK_LIMIT_ADDRESS", "60/3600",
+            "\"Was this helpful?\" votes and \"This solved my problem\" posts per client address: COUNT/SECONDS "
+            "(each still counts once per person and article)."),
+    Setting("TRUSTED_PROXIES", 0,
+            "Reverse proxies in front of Mesa that append the client to X-Forwarded-For: 0 uses the connection's "
+            "address; N takes the Nth address from the right of X-Forwarded-For as the client for rate limits.",
+            int),
+    Setting("VERIFY_LINK_HOURS", 48, "Hours an e-mail verification link stays valid.", int),
+    Setting("ALLOWED_EMAIL_DOMAINS", "",
+            "Comma-separated e-mail domains customers may register with (e.g. `example.com,example.org`; "
+            "subdomains not included). Empty: any domain. Accounts made by `flask users create` are not limited."),
     Setting("BIND", "127.0.0.1:5000",
             "Where the production server (gunicorn, `make run` / `make serve`) listens: `HOST:PORT` or "
             "`unix:PATH`. `make run` sets it from its HOST and PORT variables when it is not set.", str),

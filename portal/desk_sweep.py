@@ -6,6 +6,7 @@ It runs in a background thread of each serving process (every MESA_SWEEP_INTERVA
 double-acting: a lease row in the database (portal/domain/leases.py) lets one process sweep at a time, and
 each ticket is its own transaction on the version it read, so an agent saving the same ticket at that moment
 wins and the sweep leaves that ticket to its next run instead of failing.
+The sweep also deletes the rate-limit counters whose window is over.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
-from .domain import leases
+from .domain import leases, rate_limits
 from .domain import tickets as ticket_service
 from .domain.errors import DomainError
 from .domain.models import Ticket, utcnow
@@ -83,6 +84,8 @@ def sweep(session: Session, app: Flask, now: datetime | None = None) -> SweepRep
         _count(report, report.closed, ticket_id, _change_one(
             session, ticket, lambda t: ticket_service.due_for_closing(t, after_days, now),
             lambda t: ticket_service.close_automatically(session, t, after_days, now)))
+    rate_limits.prune(session, now.timestamp())
+    session.commit()
     return report
 
 

@@ -43,6 +43,12 @@ class RegisterForm(FlaskForm):
     submit = SubmitField(_l("Create account"))
 
 
+class VerifyForm(FlaskForm):
+    """An empty form: confirming an address (or asking for a new link) is a POST with a CSRF token."""
+
+    submit = SubmitField(_l("Confirm my address"))
+
+
 class HelpRequestForm(FlaskForm):
     """The "Ask for help" form: checked against the knowledge base before it becomes a ticket."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import BaseConverter, ValidationError
 
-from .domain.numbers import MAX_ID, parse_int
+from .domain.numbers import parse_int
 
 
 class BoundedIntConverter(BaseConverter):

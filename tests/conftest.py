@@ -164,3 +164,60 @@ def user_by_role(session, role: Role):
     from portal.domain.models import User
 
     return session.scalar(select(User).where(User.email == ROLE_EMAILS[role]))
+
+
+def verification_link(app, email: str) -> str:
+    """The path of the newest confirmation link e-mailed to ``email`` (read from the outbox)."""
+    from sqlalchemy import select
+
+    from portal.domain.models import OutboxMessage
+
+    with app.app_context():
+        bodies = get_session().scalars(select(OutboxMessage.body).where(OutboxMessage.recipient == email)
+                                       .order_by(OutboxMessage.id.desc()))
+        for body in bodies:
+            match = re.search(r"https?://[^/\s]+(/verify/\S+)", body)
+            if match:
+                return match.group(1)
+    raise AssertionError(f"no confirmation link was sent to {email}")
+
+
+def register_and_confirm(app, client, name: str, email: str, password: str = PASSWORD):
+    """Register through the form, open the e-mailed link and confirm, then sign in; returns the sign-in."""
+    page = client.get("/register")
+    registered = client.post("/register", data={"name": name, "email": email, "password": password,
+                                                "confirm": password, "csrf_token": csrf_token_from(page.text)})
+    assert registered.status_code == 200, registered.status_code
+    link = verification_link(app, email)
+    confirmed = client.post(link, data={"csrf_token": csrf_token_from(client.get(link).text)})
+    assert confirmed.status_code == 302, confirmed.status_code
+    page = client.get("/login")
+    return client.post("/login", data={"email": email, "password": password,
+                                       "csrf_token": csrf_token_from(page.text)})
+
+
+@pytest.fixture
+def seeded_app_with(request, tmp_path):
+    """A factory: the seeded app with some settings changed (``MESA_LOGIN_LIMIT_ACCOUNT="3/900"``...).
+    A second call gives another app over the same database, as a second worker process or host would be."""
+    apps = []
+
+    def build(**settings):
+        if POSTGRES_URL:
+            if not apps:
+                reset_schema(POSTGRES_URL)
+            app = make_test_app(tmp_path, POSTGRES_URL, **settings)
+            if not apps:
+                seed(app)
+        else:
+            if not apps:
+                template = request.getfixturevalue("seeded_sqlite_template")
+                for name in ("mesa.db", "index.npz"):
+                    shutil.copyfile(template / name, tmp_path / name)
+            app = make_test_app(tmp_path, f"sqlite:///{tmp_path / 'mesa.db'}", **settings)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["mesa_engine"].dispose()

@@ -24,6 +24,7 @@ from portal.db import alembic_config, get_session, upgrade_database
 from portal.domain import api_tokens
 from portal.domain import events as event_service
 from portal.domain import knowledge
+from portal.domain import rate_limits
 from portal.domain import tickets as ticket_service
 from portal.domain import users as user_service
 from portal.domain.models import (Article, Base, InboundMail, JobLease, MailDisposition, OutboxMessage, OutboxStatus,
@@ -112,6 +113,7 @@ def build_history(app) -> None:
                                 disposition=MailDisposition.REPLY, reason="reply on #1",
                                 raw=b"From: c\r\n\r\n\xc3\xb1 \x00\xff bytes"))
         api_tokens.create_token(session, agent, "Inventory script", "write")[0].last_used_at = utcnow()
+        rate_limits.hit(session, "login-account:customer@example.com", rate_limits.Rule(10, 3600))
         draft = knowledge.draft_from_ticket(vpn)
         knowledge.create_article(session, draft, l2, source_ticket=vpn)
         article = session.scalar(select(Article).where(Article.slug == "mailbox-full"))

@@ -14,7 +14,7 @@ from portal.domain import tickets as svc
 from portal.domain.errors import Conflict, Invalid, NotAllowed
 from portal.domain.models import Article, Role, Ticket
 from portal.search import get_search
-from tests.conftest import AuthActions, csrf_token_from, user_by_role
+from tests.conftest import AuthActions, csrf_token_from, register_and_confirm, user_by_role
 
 EN = {"Accept-Language": "en"}
 
@@ -281,9 +281,7 @@ def test_the_whole_loop_from_ticket_to_a_suggestion_for_the_next_customer(seeded
 
     # A new customer registers and asks in their own words: the article is suggested before any ticket.
     customer_b = seeded_app.test_client()
-    assert post_on_page(customer_b, "/register", "/register", {
-        "name": "Bruno Vidal", "email": "bruno@example.com", "password": "a long password",
-        "confirm": "a long password"}).status_code == 302
+    assert register_and_confirm(seeded_app, customer_b, "Bruno Vidal", "bruno@example.com").status_code == 302
     assert slug in suggested_on_the_help_page(customer_b, *PARAPHRASE)
     typed = customer_b.get("/api/suggest", query_string={"q": " ".join(PARAPHRASE)}).json["results"]
     assert slug in [r["slug"] for r in typed]  # the same while typing (the page's script)

@@ -6,10 +6,10 @@ flask-smorest generates the document from the views' marshmallow schemas; errors
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 from flask_smorest import Api
-from werkzeug.routing import IntegerConverter
 
+from ..url_converters import BoundedIntConverter
 from .parsing import BIGGEST_ID
 from .ratelimit import TokenRateLimit
 from .schemas import ErrorSchema
@@ -49,7 +49,7 @@ def init_app(app: Flask) -> None:
                                 "MESA_API_RATE_LIMIT requests a minute. Reference: /api/reference."},
         "security": [{"bearerToken": []}, {"session": []}, {}],
     })
-    api.register_converter(IntegerConverter, lambda _converter: {"type": "integer", "minimum": 1,
+    api.register_converter(BoundedIntConverter, lambda _converter: {"type": "integer", "minimum": 1,
                                                                   "maximum": BIGGEST_ID})
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)

@@ -48,3 +48,13 @@ class Conflict(DomainError):
     """Someone else changed the thing since the user loaded it."""
 
     status = 409
+
+
+class TooManyRequests(DomainError):
+    """Over a rate limit; ``retry_after`` is the number of seconds until it may try again."""
+
+    status = 429
+
+    def __init__(self, template: str, retry_after: int, **params):
+        self.retry_after = retry_after
+        super().__init__(template, **params)

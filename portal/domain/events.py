@@ -20,6 +20,10 @@ KINDS = ("search", "suggestion_shown", "article_opened", "solved", "ticket_creat
 # within this many seconds of the last one, whose text continues the same question, refine that question
 # instead of asking a new one.
 BURST_SECONDS = 30
+# "This solved my problem" counts once per person and article in this time, however often it is posted.
+SOLVED_ONCE_DAYS = 30
+# Opening the same article again (a reload, back and forth) within this time is one opening.
+OPENED_ONCE_MINUTES = 30
 
 
 def record_event(session: Session, kind: str, session_id: str, user_id: int | None = None, query: str = "",
@@ -31,6 +35,33 @@ def record_event(session: Session, kind: str, session_id: str, user_id: int | No
                         query=scrub_query(session, query, user_id), article_slug=article_slug or "",
                         ticket_id=ticket_id, results=results)
     session.add(event)
+    return event
+
+
+def _person(user_id: int | None, session_id: str):
+    """The events of one person: the signed-in user's (on any device), else the browser session's."""
+    if user_id is not None:
+        return PortalEvent.user_id == user_id
+    return PortalEvent.session_id == session_id[:40]
+
+
+def recorded_since(session: Session, kind: str, session_id: str, user_id: int | None, article_slug: str,
+                   since: datetime) -> bool:
+    """Whether this person has an event of ``kind`` for the article since ``since``."""
+    return session.scalar(select(PortalEvent.id).where(
+        PortalEvent.kind == kind, _person(user_id, session_id), PortalEvent.article_slug == article_slug,
+        PortalEvent.created_at >= since).limit(1)) is not None
+
+
+def record_once(session: Session, kind: str, session_id: str, user_id: int | None, article_slug: str,
+                within: timedelta, query: str = "", now: datetime | None = None) -> PortalEvent | None:
+    """Record a 'solved' or 'article_opened' event unless the same person has one for the article within
+    ``within`` (None then): posting "solved" twenty times, or reloading a page, counts once in the funnel."""
+    now = now or utcnow()
+    if recorded_since(session, kind, session_id, user_id, article_slug, now - within):
+        return None
+    event = record_event(session, kind, session_id, user_id, query=query, article_slug=article_slug)
+    event.created_at = now
     return event
 
 

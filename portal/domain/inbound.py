@@ -250,7 +250,7 @@ def _new_ticket(session: Session, intake: Intake, record: InboundMail, parsed: P
         requester = user or find_or_create_customer(session, parsed.sender, parsed.sender_name)
         ticket = create_ticket(session, requester, subject, description, intake.guess_category(f"{subject}. {text}"),
                                3, 2 if parsed.urgent else 3, intake.policy, lang=parsed.lang or intake.default_lang,
-                               now=now)
+                               now=now, by_email=True)
     except DomainError as exc:
         _set(record, MailDisposition.QUARANTINED, f"could not become a ticket: {exc.message}")
         return

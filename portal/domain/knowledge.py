@@ -324,16 +324,19 @@ def cite_articles(session: Session, ticket: Ticket, text: str) -> list[str]:
 
 def record_feedback(session: Session, article: Article, helpful: bool, comment: str, session_id: str,
                     user_id: int | None) -> ArticleFeedback:
-    """One "Was this helpful?" answer per browser session and article (a new answer replaces the old)."""
+    """One "Was this helpful?" answer per person and article (a new answer replaces the old): per signed-in
+    user on any device and session, per browser session for anonymous visitors."""
     comment = (comment or "").strip()
     if len(comment) > 2000:
         raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=N_("comment"), max=2000)
-    feedback = session.scalar(select(ArticleFeedback).where(ArticleFeedback.article_id == article.id,
-                                                            ArticleFeedback.session_id == session_id))
+    same_person = ArticleFeedback.user_id == user_id if user_id is not None \
+        else (ArticleFeedback.session_id == session_id) & ArticleFeedback.user_id.is_(None)
+    feedback = session.scalar(select(ArticleFeedback).where(ArticleFeedback.article_id == article.id, same_person)
+                              .order_by(ArticleFeedback.id).limit(1))
     if feedback is None:
         feedback = ArticleFeedback(article_id=article.id, session_id=session_id)
         session.add(feedback)
-    feedback.helpful, feedback.comment, feedback.user_id = helpful, comment, user_id
+    feedback.helpful, feedback.comment, feedback.user_id, feedback.session_id = helpful, comment, user_id, session_id
     feedback.created_at = utcnow()
     return feedback
 

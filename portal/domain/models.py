@@ -72,8 +72,17 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Part of every session cookie of this user; a new one ends all of them (sign-out, new password).
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    # When the person proved they read this address (the link of the verification e-mail); None: not yet,
+    # and a customer may search and read but not open tickets.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     team: Mapped["Team | None"] = relationship(back_populates="members")
+
+    @property
+    def email_verified(self) -> bool:
+        """Whether the address is verified (accounts made by admins and seeds are, self-registered ones after
+        the link)."""
+        return self.email_verified_at is not None
 
     def set_password(self, password: str) -> None:
         """Store a salted hash of the password, never the password; sessions signed in before end."""
@@ -401,6 +410,19 @@ class InboundMail(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # released or discarded by an admin
 
     ticket: Mapped[Ticket | None] = relationship()
+
+
+class RateCounter(Base):
+    """How many times something limited (a failed sign-in for an account, a suggestion call from an address)
+    happened in the current fixed window: one row per key, counted by one atomic upsert, so the limit holds
+    across the processes and hosts that share the database."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger)  # Unix seconds, a multiple of the rule's window
+    window_end: Mapped[int] = mapped_column(BigInteger, index=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class JobLease(Base):

@@ -28,8 +28,9 @@ ASSET_TAG_MAX = 40
 
 
 def can_view(user: User | None, ticket: Ticket) -> bool:
-    """Agents see every ticket; a customer sees only their own."""
-    return user is not None and (user.is_agent or ticket.requester_id == user.id)
+    """Agents see every ticket; a customer sees only their own, once their address is confirmed (a ticket
+    e-mailed from an address belongs to it, not to whoever registered that address without confirming it)."""
+    return user is not None and (user.is_agent or (ticket.requester_id == user.id and user.email_verified))
 
 
 def get_ticket(session: Session, ticket_id: int, user: User | None) -> Ticket:
@@ -48,7 +49,9 @@ def visible_events(ticket: Ticket, user: User) -> list[TicketEvent]:
 
 
 def tickets_of(session: Session, requester: User) -> list[Ticket]:
-    """A customer's tickets, newest first."""
+    """A customer's tickets, newest first (none until their address is confirmed: see ``can_view``)."""
+    if not requester.email_verified:
+        return []
     return list(session.scalars(select(Ticket).where(Ticket.requester_id == requester.id)
                                 .order_by(Ticket.id.desc())))
 
@@ -117,12 +120,17 @@ def least_loaded_agent(session: Session, level: int, team: Team | None) -> User 
 def create_ticket(session: Session, requester: User, subject: str, description: str, category: str,
                   impact, urgency, policy: SlaPolicy, ticket_type: str = TicketType.INCIDENT.value,
                   asset_tag: str = "", lang: str = "es", suggestions: list[tuple[str, str]] = (),
-                  now: datetime | None = None) -> Ticket:
+                  now: datetime | None = None, by_email: bool = False) -> Ticket:
     """Open a ticket: priority from impact x urgency, SLA due times, automatic assignment at L1.
 
     ``suggestions`` are the (slug, title) pairs of the articles the portal showed before, kept on the
-    ticket so the agent sees what the customer already tried.
+    ticket so the agent sees what the customer already tried. A customer must have confirmed their address,
+    except for a ticket that came ``by_email`` from that address (as every mail help desk takes them; its
+    replies go back to the same address).
     """
+    if not requester.email_verified and not by_email:
+        raise NotAllowed(N_("Confirm your e-mail address before opening a ticket: open the link we sent to "
+                            "%(email)s, or ask for a new one."), email=requester.email)
     now = now or utcnow()
     subject = _check_text(subject, N_("subject"), MAX_SUBJECT, one_line=True)
     description = _check_text(description, N_("description"), MAX_TEXT)

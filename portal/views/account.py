@@ -1,19 +1,22 @@
-"""Signing in and out, registering, and the account page with its API tokens."""
+"""Signing in and out, registering, confirming the e-mail address, and the account page with its API
+tokens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
 
+from .. import throttle, verification
 from ..auth import safe_next_url
+from ..background import request_delivery
 from ..db import get_session
 from ..domain import api_tokens
 from ..domain import users as user_service
 from ..domain.errors import N_, Invalid
-from ..domain.models import Role
 from ..errors import translated
-from ..forms import ApiTokenForm, LoginForm, LogoutForm, RegisterForm
+from ..forms import ApiTokenForm, LoginForm, LogoutForm, RegisterForm, VerifyForm
 
 bp = Blueprint("account", __name__)
 
@@ -25,11 +28,20 @@ def login():
         return redirect(url_for("public.home"))
     form = LoginForm()
     if form.validate_on_submit():
+        # Failed sign-ins are limited per account and per client address (429 with Retry-After once used up;
+        # checked before the password, so guessing stops); the answer never says whether the account exists.
+        account, address = user_service.normalise_email(form.email.data), throttle.client_address()
+        throttle.refuse_if_full("login-account", account)
+        throttle.refuse_if_full("login-address", address)
         user = user_service.authenticate(get_session(), form.email.data, form.password.data)
         if user is not None:
+            throttle.reset("login-account", account)
+            get_session().commit()
             login_user(user)
             flash(_("Signed in as %(name)s.", name=user.name), "success")
             return redirect(safe_next_url(request.args.get("next")) or url_for("public.home"))
+        throttle.hit("login-account", account)
+        throttle.hit("login-address", address)
         flash(_("Wrong e-mail or password."), "error")
         return render_template("account/login.html", form=form), 401
     status = 400 if form.is_submitted() else 200
@@ -51,22 +63,29 @@ def logout():
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    """A customer creates an account and is signed in."""
+    """A customer creates an account; it is confirmed by the link of an e-mail before they can open tickets.
+
+    Whether or not the address has an account, the answer is the same "check your e-mail" page (and the
+    same work is done): the owner of an existing account gets an e-mail saying someone tried.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("public.home"))
     form = RegisterForm()
     if form.validate_on_submit():
+        throttle.limit("register-address", throttle.client_address())
         session = get_session()
         try:
-            user = user_service.create_user(session, form.email.data, form.name.data, form.password.data,
-                                            Role.CUSTOMER)
+            user_service.check_allowed_domain(form.email.data, current_app.config["MESA_ALLOWED_EMAIL_DOMAINS"])
+            user, _created = user_service.register_customer(session, form.email.data, form.name.data,
+                                                           form.password.data)
         except Invalid as exc:
             form.email.errors.append(translated(exc))
+        except IntegrityError:  # the same address registered at this moment by another request
+            session.rollback()
+            return render_template("account/check_email.html", email=user_service.normalise_email(form.email.data))
         else:
-            session.commit()
-            login_user(user)
-            flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
-            return redirect(safe_next_url(request.args.get("next")) or url_for("public.home"))
+            _send_account_mail(user)
+            return render_template("account/check_email.html", email=user.email)
     status = 400 if form.is_submitted() else 200
     return render_template("account/register.html", form=form), status
 
@@ -114,3 +133,52 @@ def revoke_token(token_id: int):
     session.commit()
     flash(_("Token “%(name)s” revoked.", name=token.name), "success")
     return redirect(url_for("account.account"))
+
+
+def _send_account_mail(user) -> None:
+    """Commit the registration with its e-mail (at most MESA_ACCOUNT_MAIL_LIMIT per address: beyond it,
+    nothing is sent and the page says the same): a link to a new or unconfirmed account, else the notice."""
+    session = get_session()
+    if throttle.allows("account-mail", user.email):  # commits the count, and a new account with it
+        if user.email_verified:
+            verification.queue_existing_account_notice(session, user)
+        else:
+            verification.queue_verification_mail(session, user)
+    session.commit()
+    request_delivery()
+
+
+@bp.get("/verify/<token>")
+def verify(token: str):
+    """The link of the verification e-mail: a page with a button (a GET changes nothing, and mail scanners
+    that open links do not confirm anything)."""
+    user = verification.read_token(get_session(), token)
+    return render_template("account/verify.html", form=VerifyForm(), user=user, token=token)
+
+
+@bp.post("/verify/<token>")
+def confirm_verification(token: str):
+    """Confirm the address of the token's account; then go on to ask for help (or sign in first)."""
+    session = get_session()
+    user = verification.read_token(session, token)  # the form's CSRF token is checked by CSRFProtect
+    user_service.mark_verified(user)
+    session.commit()
+    flash(_("Your e-mail address is confirmed. You can open tickets now."), "success")
+    if current_user.is_authenticated and current_user.id == user.id:
+        return redirect(url_for("help.ask"))
+    return redirect(url_for("account.login", next=url_for("help.ask")))
+
+
+@bp.post("/account/verification")
+@login_required
+def resend_verification():
+    """Send a new confirmation link to the signed-in user's address (at most MESA_ACCOUNT_MAIL_LIMIT)."""
+    if current_user.email_verified:
+        flash(_("Your e-mail address is confirmed already."), "info")
+        return redirect(url_for("help.ask"))
+    throttle.limit("account-mail", current_user.email)
+    verification.queue_verification_mail(get_session(), current_user)
+    get_session().commit()
+    request_delivery()
+    flash(_("We sent a new link to %(email)s.", email=current_user.email), "success")
+    return redirect(url_for("help.ask"))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from .. import throttle
 from ..db import get_session
 from ..domain import articles as article_service
 from ..domain import events
 from ..domain import tickets as ticket_service
-from ..domain.errors import N_, Invalid, NotFound
+from ..domain.errors import N_, Invalid, NotAllowed, NotFound
 from ..domain.models import Article
 from ..errors import translated
 from wtforms.fields.choices import SelectChoice
@@ -39,6 +42,7 @@ def suggest(query: str):
     recorded as shown; the question is recorded once per burst of calls while the person types."""
     if not query:
         return []
+    throttle.limit_searches()
     search = get_search()
     hits = search.search(query, MAX_SUGGESTIONS, current_user if current_user.is_authenticated else None)
     answers = search.answers(hits)
@@ -107,10 +111,10 @@ def _create_ticket(form: HelpRequestForm, query: str):
             form.impact.data, form.urgency.data, current_app.extensions["mesa_sla"],
             ticket_type=form.type.data, asset_tag=form.asset_tag.data or "", lang=str(get_locale()),
             suggestions=shown)
-    except Invalid as exc:
+    except (Invalid, NotAllowed) as exc:  # NotAllowed: the address is not confirmed yet
         flash(translated(exc), "error")
         return render_template("help/ask.html", form=form, hits=[], checked=False,
-                               shown=request.form.getlist("shown")), 400
+                               shown=request.form.getlist("shown")), exc.status
     events.record_event(session, "ticket_created", browser_session_id(), current_user.id, query=query,
                         ticket_id=ticket.id)
     notify_requester(session, ticket, list(ticket.events))
@@ -125,14 +129,19 @@ def _create_ticket(form: HelpRequestForm, query: str):
 @bp.post("/help/solved")
 @login_required
 def solved():
-    """"This solved my problem" (a published article the user may read): record the deflection, no ticket."""
+    """"This solved my problem" (a published article the user may read): record the deflection, no ticket.
+
+    One deflection per person and article in SOLVED_ONCE_DAYS however often it is posted, and at most
+    MESA_FEEDBACK_LIMIT_ADDRESS posts per client address.
+    """
     slug = request.form.get("article", "")
     query = " ".join(request.form.get("query", "").split())[:500]
     article = get_session().scalar(select(Article).where(Article.slug == slug))
     if article is None or not article_service.can_offer(article, current_user):
         raise NotFound(N_("There is no article '%(slug)s'."), slug=slug)
-    events.record_event(get_session(), "solved", browser_session_id(), current_user.id, query=query,
-                        article_slug=slug)
+    throttle.limit("feedback-address", throttle.client_address())
+    events.record_once(get_session(), "solved", browser_session_id(), current_user.id, slug,
+                       timedelta(days=events.SOLVED_ONCE_DAYS), query=query)
     get_session().commit()
     return render_template("help/solved.html", article=article)
 

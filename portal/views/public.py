@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
+from .. import throttle
 from ..auth import safe_next_url, viewer
 from ..db import get_session
 from ..domain import articles as article_service
@@ -37,6 +40,7 @@ def search():
     except Invalid as exc:
         return render_template("public/search.html", query=request.args.get("q", "")[:200], hits=[],
                                error=translated(exc)), 400
+    throttle.limit_searches()
     search_service = get_search()
     hits = search_service.search(params.query, params.k, viewer(), lang=params.lang)
     answers = search_service.answers(hits)
@@ -63,8 +67,8 @@ def article(slug: str):
     found = article_service.get_readable_article(session, slug, viewer())
     from_suggestion = request.args.get("from") == "suggestion"
     query = " ".join(request.args.get("q", "").split())[:500]
-    events.record_event(session, "article_opened", browser_session_id(), getattr(viewer(), "id", None),
-                        query=query, article_slug=slug)
+    events.record_once(session, "article_opened", browser_session_id(), getattr(viewer(), "id", None), slug,
+                       timedelta(minutes=events.OPENED_ONCE_MINUTES), query=query)
     session.commit()
     agent_info = {}
     if viewer() is not None and viewer().is_agent:
@@ -78,12 +82,14 @@ def article(slug: str):
 
 @bp.post("/articles/<slug>/feedback")
 def feedback(slug: str):
-    """"Was this helpful?": yes or no, and an optional comment (one answer per browser session)."""
+    """"Was this helpful?": yes or no, and an optional comment (one answer per person: the signed-in user,
+    else the browser session; at most MESA_FEEDBACK_LIMIT_ADDRESS answers per client address)."""
     session = get_session()
     found = article_service.get_readable_article(session, slug, viewer())
     answer = request.form.get("helpful")
     if answer not in ("yes", "no"):
         raise Invalid(N_("Answer yes or no."))
+    throttle.limit("feedback-address", throttle.client_address())
     knowledge.record_feedback(session, found, answer == "yes", request.form.get("comment", ""),
                               browser_session_id(), getattr(viewer(), "id", None))
     session.commit()
