@@ -339,3 +339,29 @@ def test_upgrading_marks_existing_accounts_verified(tmp_path):
         get_session().close()
     engine.dispose()
     app.extensions["mesa_engine"].dispose()
+
+
+def test_a_ticket_mailed_from_an_address_is_taken_but_shown_only_once_the_address_is_confirmed(client, seeded_app):
+    """Whoever registers an address without confirming it cannot read the tickets mailed from that address."""
+    from portal.domain import tickets as ticket_service
+
+    register(client, "ceo@example.com", name="Squatter")
+    assert sign_in(client, "ceo@example.com", "a long password").status_code == 302
+    with seeded_app.app_context():
+        session = get_session()
+        owner = user_service.find_by_email(session, "ceo@example.com")
+        with pytest.raises(Exception, match="Confirm your e-mail address"):
+            ticket_service.create_ticket(session, owner, "From the portal", "Text.", "general", 3, 3,
+                                         seeded_app.extensions["mesa_sla"])
+        mailed = ticket_service.create_ticket(session, owner, "Board laptop", "Private text.", "general", 3, 3,
+                                              seeded_app.extensions["mesa_sla"], by_email=True)
+        session.commit()
+        number = mailed.id
+    assert client.get(f"/tickets/{number}", headers=EN).status_code == 404
+    assert "Board laptop" not in client.get("/tickets", headers=EN).text
+    with seeded_app.app_context():
+        session = get_session()
+        user_service.mark_verified(user_service.find_by_email(session, "ceo@example.com"))
+        session.commit()
+    assert client.get(f"/tickets/{number}", headers=EN).status_code == 200
+    assert "Board laptop" in client.get("/tickets", headers=EN).text
