@@ -104,7 +104,8 @@ def gunicorn_server(seeded_sqlite_template, tmp_path):
     env = {**os.environ, "MESA_ENV": "development", "MESA_INSTANCE_DIR": str(tmp_path / "instance"),
            "MESA_DATABASE_URL": f"sqlite:///{tmp_path / 'mesa.db'}", "MESA_INDEX_PATH": str(tmp_path / "index.npz"),
            "MESA_RANKING": "fake", "MESA_EMBEDDER_MODEL": "", "MESA_BIND": f"127.0.0.1:{port}",
-           "MESA_WORKERS": "2", "MESA_THREADS": "2", "HF_HUB_OFFLINE": "1"}
+           "MESA_WORKERS": "2", "MESA_THREADS": "2", "HF_HUB_OFFLINE": "1",
+           **load_bench().RAISED_LIMITS}
     with log_path.open("wb") as log:
         server = subprocess.Popen([str(GUNICORN), "-c", "python:portal.gunicorn_conf", "portal.wsgi:app"],
                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

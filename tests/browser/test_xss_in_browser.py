@@ -303,6 +303,7 @@ def test_the_audit_catches_a_payload_that_escapes(browser, xss_site):
             box.innerHTML = '<img src="x" onerror="__xss()"><a href="javascript:__xss()">x</a>'
                 + '<img src="https://evil.example/p.png">';
             document.body.append(box);
+            __xss();  // what a payload that escaped would do (the CSP stops the inline handler above)
         }""")
         watcher.page.wait_for_timeout(200)
         watcher.audit("injected")
@@ -310,4 +311,7 @@ def test_the_audit_catches_a_payload_that_escapes(browser, xss_site):
         watcher.close()
     joined = "\n".join(watcher.findings)
     assert "payload ran on injected" in joined and "img[onerror]" in joined
-    assert "a[href=javascript:__xss()]" in joined and "request to https://evil.example/p.png" in joined
+    assert "a[href=javascript:__xss()]" in joined
+    # The foreign image is found in the page; the Content-Security-Policy (img-src 'self') keeps the browser
+    # from requesting it, else the request itself is reported.
+    assert "img from https://evil.example/p.png" in joined or "request to https://evil.example/p.png" in joined
