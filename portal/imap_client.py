@@ -75,13 +75,7 @@ class Mailbox:
 
     def fetch(self, uid: int) -> bytes | None:
         """The whole message (None when it is gone); fetching with BODY.PEEK leaves it unread."""
-        status, data = self.client.uid("FETCH", str(uid), "(BODY.PEEK[])")
-        if status != "OK":
-            raise MailboxProblem(f"fetch of {uid} failed: {data!r}")
-        for item in data:
-            if isinstance(item, tuple) and len(item) == 2:
-                return item[1]
-        return None
+        return self._fetch_part(uid, "BODY.PEEK[]")
 
     def size(self, uid: int) -> int:
         """The message's size in bytes, as the server says (0 when it does not)."""
@@ -92,7 +86,11 @@ class Mailbox:
 
     def fetch_header(self, uid: int) -> bytes | None:
         """Only the message's header (for a message too big to download)."""
-        status, data = self.client.uid("FETCH", str(uid), "(BODY.PEEK[HEADER])")
+        return self._fetch_part(uid, "BODY.PEEK[HEADER]")
+
+    def _fetch_part(self, uid: int, part: str) -> bytes | None:
+        """One FETCH item of a message (None when the message is gone)."""
+        status, data = self.client.uid("FETCH", str(uid), f"({part})")
         if status != "OK":
             raise MailboxProblem(f"fetch of {uid} failed: {data!r}")
         for item in data:
