@@ -60,6 +60,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     for blueprint in (public.bp, account.bp, api.bp, help.bp, tickets.bp, desk.bp, kb.bp, reports.bp, admin.bp):
         app.register_blueprint(blueprint)
+    from .views import mail_links
+
+    app.register_blueprint(mail_links.bp)
     from . import apiv1
 
     apiv1.init_app(app)

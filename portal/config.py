@@ -121,6 +121,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Use STARTTLS on the SMTP connection: true/false (also 1/0, yes/no, on/off; anything else refuses "
             "to start).", bool),
     Setting("MAIL_FROM", "mesa@localhost", "Sender address of notifications."),
+    Setting("MAIL_LINK_DAYS", 30,
+            "Days the one-click links in e-mails (\"This solved my problem\", the satisfaction rating) stay "
+            "valid; they are signed, need no sign-in and open a page with a confirm button.", int),
     Setting("BACKGROUND_JOBS", True,
             "`true` (or 1/yes/on): every serving process runs the e-mail sender and the desk sweep in background "
             "threads (started by its first request); `false`: it does not, and cron runs `flask mail send-outbox` "

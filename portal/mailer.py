@@ -50,7 +50,8 @@ class ServerProblem(Exception):
 
 
 def build_email(config, message: OutboxMessage) -> EmailMessage:
-    """The outbox message as an e-mail; ValueError when a header cannot hold it (a line break, say)."""
+    """The outbox message as an e-mail (plain text, or multipart/alternative with its HTML part when it has
+    one); ValueError when a header cannot hold it (a line break, say)."""
     email = EmailMessage()
     email["From"], email["To"], email["Subject"] = config["MESA_MAIL_FROM"], message.recipient, message.subject
     if message.message_id:  # a reply to it finds its ticket (portal/domain/inbound.py)
@@ -58,6 +59,8 @@ def build_email(config, message: OutboxMessage) -> EmailMessage:
     if message.ticket_id:
         email["In-Reply-To"] = email["References"] = thread_id(message.ticket_id, config["MESA_MAIL_FROM"])
     email.set_content(message.body)
+    if message.html_body:  # multipart/alternative: the text first, the HTML the reader prefers
+        email.add_alternative(message.html_body, subtype="html")
     return email
 
 

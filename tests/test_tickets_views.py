@@ -181,7 +181,7 @@ def test_agent_works_the_ticket_and_the_customer_sees_only_public_activity(clien
     assert "How did we do?" in page.text
     with seeded_app.app_context():
         bodies = " ".join(m.body for m in get_session().scalars(select(OutboxMessage)))
-    assert "Please restart the spooler" in bodies and "Secret" not in bodies and "#survey" in bodies
+    assert "Please restart the spooler" in bodies and "Secret" not in bodies and "/mail/rate/" in bodies
     rate = post_form(client, f"/tickets/{ticket_id}/survey", {"rating": "5", "comment": "great"},
                      page_url=f"/tickets/{ticket_id}")
     assert rate.status_code == 302
@@ -377,6 +377,10 @@ ROUTES = [
     ("GET", "/verify/{verify_token}", {}, ANYONE),
     ("POST", "/verify/{verify_token}", {}, (302, 302, 302, 302, 302)),
     ("POST", "/account/verification", {}, (302, 302, 302, 302, 302)),
+    ("GET", "/mail/solved/{solved_token}", {}, ANYONE),  # one-click links of e-mails: the signed token is the key
+    ("POST", "/mail/solved/{solved_token}", {}, ANYONE),
+    ("GET", "/mail/rate/{rating_token}?rating=4", {}, ANYONE),
+    ("POST", "/mail/rate/{rating_token}", {"rating": "4"}, ANYONE),
     ("GET", "/help", {}, SIGNED_IN),
     ("POST", "/help", {**REQUEST, "action": "check"}, SIGNED_IN),
     ("POST", "/help/solved", {"article": "print-queue-stuck"}, SIGNED_IN),
@@ -454,6 +458,7 @@ def permission_fixtures(app) -> dict:
     from portal.domain import api_tokens
     from portal.domain import tickets as svc
     from portal.verification import make_token
+    from portal.mail_links import rating_token, solved_token
     from tests.conftest import user_by_role
 
     with app.app_context():
@@ -489,6 +494,7 @@ def permission_fixtures(app) -> dict:
                 "failed_mail": failed_mail.id, "mail": mails[0].id, "other_mail": mails[1].id,
                 "quarantined_mail": mails[2].id, "token": token.id,
                 "verify_token": make_token(customer),
+                "solved_token": solved_token(mine, PUBLISHED), "rating_token": rating_token(resolved),
                 "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id,
                 "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT]}
 
@@ -518,7 +524,8 @@ def test_permission_table(seeded_app, method, path, data, expected, role_index):
 def test_the_permission_table_has_every_route_of_the_app(seeded_app):
     adapter = seeded_app.url_map.bind("localhost")
     placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned", "failed_mail", "mail",
-                                         "other_mail", "quarantined_mail", "token", "verify_token")}
+                                         "other_mail", "quarantined_mail", "token", "verify_token", "solved_token",
+                                         "rating_token")}
     in_table = {(method, adapter.match(path.split("?")[0].format(**placeholders), method=method,
                                        return_rule=True)[0].rule) for method, path, _, _ in ROUTES}
     in_app = {(method, rule.rule) for rule in seeded_app.url_map.iter_rules() if rule.endpoint != "static"

@@ -20,7 +20,7 @@ def report(args):
     """The numbers of the last 7, 30 (default), 90 or 365 days."""
     report = build_report(get_session(), args["days"])
     return {**{name: getattr(report, name) for name in (
-        "since", "until", "funnel", "deflection_rate", "tickets_created", "tickets_resolved", "response_met",
+        "since", "until", "funnel", "deflection_rate", "email_funnel", "email_deflection_rate", "tickets_created", "tickets_resolved", "response_met",
         "resolution_met", "open_breached", "csat_average", "csat_satisfied", "csat_responses")},
         "unanswered_questions": [{"query": q, "count": n} for q, n in report.unanswered_questions],
         "ticket_questions": [{"query": q, "count": n} for q, n in report.ticket_questions],

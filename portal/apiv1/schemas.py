@@ -327,6 +327,12 @@ class ReportOut(Strict):
                          metadata={"description": "search, suggestion_shown, article_opened, solved, "
                                                   "ticket_created: how many in the period."})
     deflection_rate = fields.Float(required=True, allow_none=True)
+    email_funnel = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                               metadata={"description": "By e-mail, apart from the portal's funnel: "
+                                                        "suggestion_shown (articles acknowledgements offered), "
+                                                        "tickets_offered, solved (tickets closed by the mail's "
+                                                        "\"This solved my problem\")."})
+    email_deflection_rate = fields.Float(required=True, allow_none=True)
     unanswered_questions = fields.List(fields.Nested(QuestionCount), required=True)
     ticket_questions = fields.List(fields.Nested(QuestionCount), required=True)
     top_articles = fields.List(fields.Nested(ArticleViews), required=True)

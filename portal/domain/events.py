@@ -16,6 +16,7 @@ from .models import PortalEvent, User, utcnow
 from .privacy import person_names, scrub_text
 
 KINDS = ("search", "suggestion_shown", "article_opened", "solved", "ticket_created")
+CHANNELS = ("portal", "email")
 # Suggestions are fetched while the person types (debounced by the page). Calls from one browser session
 # within this many seconds of the last one, whose text continues the same question, refine that question
 # instead of asking a new one.
@@ -27,13 +28,17 @@ OPENED_ONCE_MINUTES = 30
 
 
 def record_event(session: Session, kind: str, session_id: str, user_id: int | None = None, query: str = "",
-                 article_slug: str = "", ticket_id: int | None = None, results: int | None = None) -> PortalEvent:
-    """Add one funnel event (a random browser-session id and the user id; the query without personal data)."""
+                 article_slug: str = "", ticket_id: int | None = None, results: int | None = None,
+                 channel: str = "portal") -> PortalEvent:
+    """Add one funnel event (a random browser-session id and the user id; the query without personal data);
+    ``channel``: "portal", or "email" for the articles an acknowledgement offered and the one that solved."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
     event = PortalEvent(kind=kind, session_id=session_id[:40], user_id=user_id,
                         query=scrub_query(session, query, user_id), article_slug=article_slug or "",
-                        ticket_id=ticket_id, results=results)
+                        ticket_id=ticket_id, results=results, channel=channel)
     session.add(event)
     return event
 

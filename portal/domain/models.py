@@ -361,6 +361,8 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    # The same mail as sanitised HTML, sent with ``body`` as multipart/alternative ("": plain text only).
+    html_body: Mapped[str] = mapped_column(Text, default="", server_default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING,
@@ -454,6 +456,8 @@ class PortalEvent(Base):
     article_slug: Mapped[str] = mapped_column(String(200), default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     results: Mapped[int | None] = mapped_column(Integer)
+    # Where the step happened: "portal" (the web pages) or "email" (an acknowledgement's articles and links).
+    channel: Mapped[str] = mapped_column(String(10), default="portal", server_default="portal")
     # For a search: whether its best result was confident enough to count as an answer, that confidence
     # (None: the index has no calibration), and when the person stopped refining it (a burst of suggestion
     # calls while typing is one question, updated in place).

@@ -20,8 +20,12 @@ class Report:
 
     since: datetime
     until: datetime
-    funnel: dict[str, int] = field(default_factory=dict)
+    funnel: dict[str, int] = field(default_factory=dict)  # the portal's steps
     deflection_rate: float | None = None
+    # By e-mail, counted apart: articles the acknowledgements offered, tickets they offered articles for, and
+    # tickets closed by "This solved my problem" in the mail; the rate is the share of those tickets.
+    email_funnel: dict[str, int] = field(default_factory=dict)
+    email_deflection_rate: float | None = None
     unanswered_questions: list[tuple[str, int]] = field(default_factory=list)
     ticket_questions: list[tuple[str, int]] = field(default_factory=list)
     top_articles: list[tuple[Article, int]] = field(default_factory=list)
@@ -47,12 +51,18 @@ def build_report(session: Session, days: int = 30, now: datetime | None = None, 
     report = Report(since=since, until=until)
     in_period = (PortalEvent.created_at >= since) & (PortalEvent.created_at <= until)
 
-    counts = dict(session.execute(select(PortalEvent.kind, func.count()).where(in_period)
-                                  .group_by(PortalEvent.kind)).all())
-    report.funnel = {step: counts.get(step, 0) for step in FUNNEL_STEPS}
+    counts = {(kind, channel): n for kind, channel, n in session.execute(
+        select(PortalEvent.kind, PortalEvent.channel, func.count()).where(in_period)
+        .group_by(PortalEvent.kind, PortalEvent.channel)).all()}
+    report.funnel = {step: counts.get((step, "portal"), 0) for step in FUNNEL_STEPS}
     # Deflection: of the people who asked for help, the share whom an article helped without a ticket.
     solved, tickets = report.funnel["solved"], report.funnel["ticket_created"]
     report.deflection_rate = _share(solved, solved + tickets)
+    offered_tickets = session.scalar(select(func.count(func.distinct(PortalEvent.ticket_id))).where(
+        in_period, PortalEvent.kind == "suggestion_shown", PortalEvent.channel == "email")) or 0
+    report.email_funnel = {"suggestion_shown": counts.get(("suggestion_shown", "email"), 0),
+                           "tickets_offered": offered_tickets, "solved": counts.get(("solved", "email"), 0)}
+    report.email_deflection_rate = _share(report.email_funnel["solved"], offered_tickets)
 
     # Content gaps: questions (searches and ask-for-help requests) whose best result was below the answer
     # threshold, or that found nothing at all.

@@ -401,6 +401,23 @@ def resolve(session: Session, ticket: Ticket, actor: User, solution: str, expect
     return _log(ticket, actor, "resolved", True, solution)
 
 
+def close_as_self_solved(session: Session, ticket: Ticket, article_slug: str, article_title: str,
+                         channel: str = "email", now: datetime | None = None) -> TicketEvent:
+    """The requester says an article offered to them solved the problem: the ticket is closed as solved by
+    self-service (a public event in its log; no solution or resolution time of the desk is recorded).
+    Invalid when the ticket is no longer open (resolved, closed, or closed this way before)."""
+    if not ticket.is_open:
+        raise Invalid(N_("Ticket %(number)s is already resolved or closed: nothing was changed."),
+                      number=ticket.number)
+    now = now or utcnow()
+    previous = ticket.status
+    ticket.status = TicketStatus.CLOSED
+    ticket.closed_at = now
+    _touch(ticket, now)
+    return _log(ticket, ticket.requester, "self_solved", True, article_title, article=article_slug,
+                channel=channel, **{"from": previous.value})
+
+
 def submit_survey(session: Session, ticket: Ticket, user: User, rating, comment: str = "",
                   now: datetime | None = None) -> SurveyResponse:
     """The requester rates a resolved (or closed) ticket, once."""

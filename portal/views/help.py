@@ -24,17 +24,11 @@ from ..i18n import CATEGORY_LABELS
 from ..background import request_delivery
 from ..notifications import notify_requester
 from ..search import SearchUnavailable, best_confidence, get_search
+from ..suggestions import MAX_SUGGESTIONS, suggestion_query
 from .api import why_it_matched
 from ..tracking import browser_session_id
 
 bp = Blueprint("help", __name__)
-MAX_SUGGESTIONS = 5
-
-
-def suggestion_query(subject: str, description: str) -> str:
-    """What the suggestions search for: the subject, then the start of the description."""
-    text = " ".join(f"{subject or ''}. {description or ''}".split())
-    return text[:current_app.config["MESA_SEARCH_MAX_QUERY"]].strip(" .")
 
 
 def suggest(query: str):
