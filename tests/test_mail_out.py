@@ -207,6 +207,47 @@ def test_this_solved_my_problem_followed_closes_the_ticket_and_counts_an_email_d
     assert api["email_funnel"]["solved"] == 1 and api["funnel"]["solved"] == 0
 
 
+def test_two_confirmations_at_once_close_the_ticket_once_and_count_one_deflection(client, seeded_app, inbox,
+                                                                                  monkeypatch):
+    AuthActions(client).login(Role.CUSTOMER)
+    ticket_id = create_ticket_in_portal(client)
+    send_outbox(seeded_app)
+    link = solved_links(parts(inbox.wait_for(1)[0])[0])[0]
+    page = client.get(link, headers=EN)
+    close = ticket_service.close_as_self_solved
+
+    def the_other_click_first(session, ticket, *args, **kwargs):
+        """The other request closes and commits between this one's read of the ticket and its write."""
+        with seeded_app.app_context():
+            other = get_session()
+            close(other, other.get(Ticket, ticket.id), *args, **kwargs)
+            other.commit()
+        return close(session, ticket, *args, **kwargs)
+
+    monkeypatch.setattr(ticket_service, "close_as_self_solved", the_other_click_first)
+    late = client.post(link, data={"csrf_token": csrf_token_from(page.text)}, headers=EN)
+    assert late.status_code == 409 and f"Ticket #{ticket_id} is closed" in late.text
+    assert email_deflections(seeded_app) == []  # nothing counted by the refused one (the other only closed it here)
+    ticket = load_ticket(seeded_app, ticket_id)
+    assert ticket.status == TicketStatus.CLOSED and [e.kind for e in ticket.events].count("self_solved") == 1
+
+
+def test_the_acknowledgement_leaves_out_the_articles_the_portal_showed_before(client, seeded_app, inbox):
+    AuthActions(client).login(Role.CUSTOMER)
+    checked = client.post("/help", data={**VPN_ES, "action": "check",
+                                         "csrf_token": csrf_token_from(client.get("/help", headers=ES).text)},
+                          headers=ES)
+    shown = re.findall(r'name="shown" value="([^"]+)"', checked.text)
+    assert shown
+    response = client.post("/help", data={**VPN_ES, "action": "submit", "shown": shown,
+                                          "csrf_token": csrf_token_from(checked.text)}, headers=ES)
+    assert response.status_code == 302
+    send_outbox(seeded_app)
+    text, _html = parts(inbox.wait_for(1)[0])
+    offered = re.findall(rf"{re.escape(PORTAL)}/articles/(\S+)", text)
+    assert not set(offered) & set(shown)
+
+
 def test_the_link_after_an_agent_resolved_the_ticket_says_so_and_counts_nothing(client, seeded_app, inbox):
     AuthActions(client).login(Role.CUSTOMER)
     ticket_id = create_ticket_in_portal(client)
