@@ -177,3 +177,23 @@ def test_unknown_filters_are_ignored_and_an_unknown_chart_is_404(client, auth):
     assert page.status_code == 200
     assert re.search(r'<option value="90"\s+selected', page.text) and "week" in page.text
     assert client.get("/reports/trends/nope.csv").status_code == 404
+
+
+def test_the_api_answers_the_same_figures(seeded_app, desk):
+    from tests.test_api_v1 import bearer, make_token
+
+    client = seeded_app.test_client()
+    agent, customer = make_token(seeded_app, Role.AGENT_L1), make_token(seeded_app, Role.CUSTOMER)
+    answer = client.get("/api/v1/reports/trends?days=30&by=day&category=vpn", headers=bearer(agent))
+    assert answer.status_code == 200, answer.text
+    body = answer.json
+    charts = {c["key"]: c for c in body["charts"]}
+    assert body["by"] == "day" and len(charts) == 9 and charts["sla"]["definition"]
+    volume = charts["volume"]
+    assert len(volume["periods"]) == 31 and all(len(s["values"]) == 31 for s in volume["series"])
+    assert sum(volume["series"][0]["values"]) == 1  # the one VPN ticket
+    assert client.get("/api/v1/reports/trends?days=365&by=day", headers=bearer(agent)).json["by"] == "week"
+    assert client.get("/api/v1/reports/trends", headers=bearer(customer)).status_code == 403
+    wrong = client.get("/api/v1/reports/trends?by=month", headers=bearer(agent))
+    assert wrong.status_code == 400 and "by" in wrong.json["error"]
+    assert client.get("/api/v1/reports/trends?team=424242", headers=bearer(agent)).status_code == 404

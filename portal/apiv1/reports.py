@@ -6,7 +6,11 @@ from ..auth import agent_required
 from ..db import get_session
 from ..domain.reports import build_report
 from .parsing import Blueprint
-from .schemas import ReportArgs, ReportOut
+from ..domain.models import Team
+from ..domain.errors import N_, NotFound
+from ..domain.trends import TrendFilters, build_trends, grain_for
+from ..trend_text import CHART_TITLES, DEFINITIONS, SERIES_LABELS
+from .schemas import ReportArgs, ReportOut, TrendArgs, TrendsOut
 
 bp = Blueprint("api_v1_reports", __name__, url_prefix="/api/v1/reports",
                description="Deflection, content gaps, articles, SLA compliance, satisfaction (agents).")
@@ -27,3 +31,22 @@ def report(args):
         "top_articles": [{"slug": a.slug, "title": a.title, "views": n} for a, n in report.top_articles],
         "unhelpful_articles": [{"slug": a.slug, "title": a.title, "votes": total, "not_helpful": no}
                                for a, total, no in report.unhelpful_articles]}
+
+
+@bp.get("/trends")
+@agent_required
+@bp.arguments(TrendArgs, location="query")
+@bp.response(200, TrendsOut)
+def trends(args):
+    """Every figure of the trends page per day or week, with how it is computed (ticket filters optional)."""
+    session = get_session()
+    if args.get("team") is not None and session.get(Team, args["team"]) is None:
+        raise NotFound(N_("There is no team %(id)s."), id=args["team"])
+    filters = TrendFilters(category=args.get("category"), ticket_type=args.get("type"),
+                           priority=args.get("priority"), lang=args.get("lang"), team_id=args.get("team"))
+    charts = build_trends(session, args["days"], args["by"], filters)
+    return {"days": args["days"], "by": grain_for(args["days"], args["by"]),
+            "charts": [{"key": c.key, "title": str(CHART_TITLES[c.key]), "definition": str(DEFINITIONS[c.key]),
+                        "unit": c.unit, "filtered": c.filtered, "periods": [b.date() for b in c.buckets],
+                        "series": [{"key": s.key, "label": str(SERIES_LABELS[s.key]), "values": s.values,
+                                    "drawn": s.drawn} for s in c.series]} for c in charts]}

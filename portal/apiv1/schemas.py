@@ -339,3 +339,40 @@ class ReportOut(Strict):
     csat_average = fields.Float(required=True, allow_none=True)
     csat_satisfied = fields.Float(required=True, allow_none=True)
     csat_responses = fields.Integer(required=True)
+
+
+class TrendArgs(Strict):
+    days = fields.Integer(load_default=90, validate=validate.OneOf((30, 90, 180, 365)))
+    by = fields.String(load_default="week", validate=validate.OneOf(("day", "week")),
+                       metadata={"description": "Periods of one UTC day or one week from Monday (more than 120 "
+                                                "periods are drawn by week)."})
+    category = fields.String(validate=validate.OneOf(tuple(CATEGORY_LABELS)))
+    type = fields.String(validate=validate.OneOf([t.value for t in TicketType]))
+    priority = fields.Integer(validate=validate.Range(1, 5))
+    lang = fields.String(validate=validate.OneOf(("es", "en")))
+    team = fields.Integer(validate=validate.Range(1, 2**31 - 1), metadata={"description": "A team id."})
+
+
+class TrendSeries(Strict):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+    values = fields.List(fields.Float(allow_none=True), required=True,
+                         metadata={"description": "One value per period; null where there is nothing to compute "
+                                                  "it from."})
+    drawn = fields.Boolean(required=True, metadata={"description": "False: another unit than the chart's."})
+
+
+class TrendChart(Strict):
+    key = fields.String(required=True)
+    title = fields.String(required=True)
+    definition = fields.String(required=True, metadata={"description": "How the figure is computed."})
+    unit = fields.String(required=True, validate=validate.OneOf(("count", "percent", "hours", "rating")))
+    filtered = fields.Boolean(required=True, metadata={"description": "Whether the ticket filters apply."})
+    periods = fields.List(fields.Date(), required=True, metadata={"description": "The start of each period."})
+    series = fields.List(fields.Nested(TrendSeries), required=True)
+
+
+class TrendsOut(Strict):
+    days = fields.Integer(required=True)
+    by = fields.String(required=True)
+    charts = fields.List(fields.Nested(TrendChart), required=True)

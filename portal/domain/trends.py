@@ -63,6 +63,11 @@ class Chart:
         return [(bucket, [s.values[i] for s in self.series]) for i, bucket in enumerate(self.buckets)]
 
 
+def grain_for(days: int, grain: str) -> str:
+    """The grain a period is drawn by: by week when by day it would have more than ``MAX_BUCKETS`` periods."""
+    return "week" if grain == "day" and days + 1 > MAX_BUCKETS else grain
+
+
 def bucket_starts(since: datetime, until: datetime, grain: str) -> list[datetime]:
     """The start of every day (or Monday-started week) from the one holding ``since`` to the one holding
     ``until``, in UTC."""
@@ -126,9 +131,8 @@ def build_trends(session: Session, days: int, grain: str, filters: TrendFilters 
         raise ValueError(f"grain must be one of {GRAINS}")
     until = now or utcnow()
     since = until - timedelta(days=days)
+    grain = grain_for(days, grain)
     starts = bucket_starts(since, until, grain)
-    if len(starts) > MAX_BUCKETS:
-        grain, starts = "week", bucket_starts(since, until, "week")
     buckets = _Buckets(starts, grain)
     count = len(starts)
     return [*_self_service(session, buckets, count, until),

@@ -14,7 +14,7 @@ from ..charts import line_chart
 from ..db import get_session
 from ..domain.models import Team, TicketType
 from ..domain.numbers import parse_int
-from ..domain.trends import GRAINS, TrendFilters, build_trends
+from ..domain.trends import GRAINS, TrendFilters, build_trends, grain_for
 from ..i18n import CATEGORY_LABELS
 from ..trend_text import CHART_TITLES, DEFINITIONS, SERIES_LABELS
 
@@ -37,7 +37,8 @@ def read_query() -> tuple[int, str, TrendFilters]:
         priority=priority if priority in range(1, 6) else None,
         lang=args.get("lang") if args.get("lang") in ("es", "en") else None,
         team_id=team if team is not None and get_session().get(Team, team) is not None else None)
-    return days if days in PERIODS else 90, grain, filters
+    days = days if days in PERIODS else 90
+    return days, grain_for(days, grain), filters
 
 
 def _date(bucket) -> str:
