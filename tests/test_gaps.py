@@ -132,3 +132,31 @@ def test_no_unanswered_question_says_so(client, auth):
     auth.login(Role.AGENT_L1)
     client.get("/language/en")
     assert 'id="no-gaps"' in client.get("/reports/gaps/").text
+
+
+def test_tickets_solved_the_same_way_without_an_article_are_grouped(seeded_app, client, auth):
+    with seeded_app.app_context():
+        from portal.db import get_session
+
+        db = get_session()
+        customer, l2 = user_by_role(db, Role.CUSTOMER), user_by_role(db, Role.AGENT_L2)
+        policy = current_app.extensions["mesa_sla"]
+        solved = {}
+        for subject, solution in (("Printer stuck", "Restarted the print spooler service and cleared the queue."),
+                                  ("Nothing prints", "Cleared the queue and restarted the print spooler service."),
+                                  ("Mouse broken", "Gave a new mouse from the store room.")):
+            ticket = ticket_service.create_ticket(db, customer, subject, "Help.", "printers", 3, 3, policy)
+            ticket_service.resolve(db, ticket, l2, solution, ticket.version)
+            solved[subject] = ticket.id
+        db.commit()
+        found = gaps.solved_without_article(db, utcnow() - timedelta(days=1), utcnow())
+        assert {q.ticket_id for q in found} == set(solved.values())
+    auth.login(Role.AGENT_L1)
+    client.get("/language/en")
+    page = client.get("/reports/gaps/?days=7").text
+    groups = page.split('id="solution-groups"')[1].split("</ol>")[0]
+    assert groups.count('class="gap"') == 1 and "These 2 tickets were solved the same way" in groups
+    assert f"#{solved['Printer stuck']}" in groups and "Mouse broken" not in groups
+    link = groups.split('class="button" href="')[1].split('"')[0].replace("&amp;", "&")
+    editor = client.get(link).text
+    assert "print spooler" in editor and "Printer stuck" in editor

@@ -36,6 +36,7 @@ class Question:
     asked_at: datetime
     event_id: int | None = None
     ticket_id: int | None = None
+    solution: str = ""  # for a resolved ticket grouped by how it was solved
 
 
 @dataclass
@@ -98,6 +99,18 @@ def unanswered_questions(session: Session, since: datetime, until: datetime,
                   for ticket_id, subject, lang, at in tickets]
     questions.sort(key=lambda q: q.asked_at, reverse=True)
     return questions[:limit]
+
+
+def solved_without_article(session: Session, since: datetime, until: datetime,
+                           limit: int = MAX_QUESTIONS) -> list[Question]:
+    """The period's resolved tickets that no article came from or was cited on: the solutions to write down."""
+    no_article = ~exists().where(ArticleTicketLink.ticket_id == Ticket.id)
+    rows = session.execute(select(Ticket.id, Ticket.subject, Ticket.lang, Ticket.resolved_at, Ticket.solution).where(
+        Ticket.resolved_at >= since, Ticket.resolved_at <= until, Ticket.solution != "", no_article,
+        Ticket.status.in_((TicketStatus.RESOLVED, TicketStatus.CLOSED)))
+        .order_by(Ticket.resolved_at.desc()).limit(limit))
+    return [Question(subject, detect_language(f"{subject} {solution}", default=lang), at, ticket_id=ticket_id,
+                     solution=solution) for ticket_id, subject, lang, at, solution in rows]
 
 
 def group_questions(questions: list[Question], vectors: np.ndarray, max_distance: float, since: datetime,

@@ -28,9 +28,12 @@ def page():
     vectors = question_vectors(current_app)
     groups = gaps.group_questions(questions, vectors.vectors([q.text for q in questions]), vectors.max_distance,
                                   since, until) if questions else []
+    solved = gaps.solved_without_article(get_session(), since, until)
+    same_solution = [g for g in gaps.group_questions(solved, vectors.vectors([q.solution for q in solved]),
+                                                     vectors.max_distance, since, until) if g.size >= 2] if solved else []
     return render_template("reports/gaps.html", days=days, periods=PERIODS, questions=questions,
                            topics=[g for g in groups if g.size >= 2], once=[g.title for g in groups if g.size == 1],
-                           draft_limit=MAX_DRAFT_QUESTIONS)
+                           same_solution=same_solution, draft_limit=MAX_DRAFT_QUESTIONS)
 
 
 @bp.get("/draft")
