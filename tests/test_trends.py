@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from portal.charts import line_chart, nice_ceiling
 from portal.domain.models import (PortalEvent, Role, SurveyResponse, Ticket, TicketStatus, TicketType)
@@ -109,6 +110,12 @@ def test_ticket_filters_apply_to_ticket_charts_only(desk):
     charts = {c.key: c for c in build_trends(desk, 30, "day", TrendFilters(category="vpn"), now=NOW)}
     assert sum(charts["volume"].series[0].values) == 1
     assert sum(charts["self_service"].series[0].values) == 3
+    agent = user_by_role(desk, Role.AGENT_L2)
+    vpn_ticket = desk.scalar(select(Ticket).where(Ticket.category == "vpn"))
+    vpn_ticket.assignee = agent
+    desk.commit()
+    mine = {c.key: c for c in build_trends(desk, 30, "day", TrendFilters(agent_id=agent.id), now=NOW)}
+    assert sum(mine["volume"].series[0].values) == 1
     english = {c.key: c for c in build_trends(desk, 30, "day", TrendFilters(lang="en"), now=NOW)}
     assert sum(english["volume"].series[0].values) == 1
     assert all(v is None for v in english["csat"].series[0].values)  # the rated tickets are Spanish
@@ -197,3 +204,4 @@ def test_the_api_answers_the_same_figures(seeded_app, desk):
     wrong = client.get("/api/v1/reports/trends?by=month", headers=bearer(agent))
     assert wrong.status_code == 400 and "by" in wrong.json["error"]
     assert client.get("/api/v1/reports/trends?team=424242", headers=bearer(agent)).status_code == 404
+    assert client.get("/api/v1/reports/trends?agent=424242", headers=bearer(agent)).status_code == 404

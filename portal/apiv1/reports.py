@@ -8,7 +8,7 @@ from ..domain.reports import build_report
 from .parsing import Blueprint
 from ..domain.models import Team
 from ..domain.errors import N_, NotFound
-from ..domain.trends import TrendFilters, build_trends, grain_for
+from ..domain.trends import TrendFilters, build_trends, filter_agents, grain_for
 from ..trend_text import CHART_TITLES, DEFINITIONS, SERIES_LABELS
 from .schemas import ReportArgs, ReportOut, TrendArgs, TrendsOut
 
@@ -42,8 +42,11 @@ def trends(args):
     session = get_session()
     if args.get("team") is not None and session.get(Team, args["team"]) is None:
         raise NotFound(N_("There is no team %(id)s."), id=args["team"])
+    if args.get("agent") is not None and args["agent"] not in {a.id for a in filter_agents(session)}:
+        raise NotFound(N_("There is no agent %(id)s."), id=args["agent"])
     filters = TrendFilters(category=args.get("category"), ticket_type=args.get("type"),
-                           priority=args.get("priority"), lang=args.get("lang"), team_id=args.get("team"))
+                           priority=args.get("priority"), lang=args.get("lang"), team_id=args.get("team"),
+                           agent_id=args.get("agent"))
     charts = build_trends(session, args["days"], args["by"], filters)
     return {"days": args["days"], "by": grain_for(args["days"], args["by"]),
             "charts": [{"key": c.key, "title": str(CHART_TITLES[c.key]), "definition": str(DEFINITIONS[c.key]),

@@ -351,6 +351,8 @@ class TrendArgs(Strict):
     priority = fields.Integer(validate=validate.Range(1, 5))
     lang = fields.String(validate=validate.OneOf(("es", "en")))
     team = fields.Integer(validate=validate.Range(1, 2**31 - 1), metadata={"description": "A team id."})
+    agent = fields.Integer(validate=validate.Range(1, 2**31 - 1),
+                           metadata={"description": "An agent's user id: the tickets assigned to them."})
 
 
 class TrendSeries(Strict):

@@ -3,7 +3,7 @@ compliance, response and resolution times, backlog, escalation and satisfaction.
 
 Each chart is computed from the rows of its period (tickets, portal events, survey answers) and says in
 ``definition`` how; the page draws it (portal/charts.py), shows its table and offers it as CSV. Ticket filters
-(category, type, priority, language, team) apply to the ticket charts; portal questions carry no category, so
+(category, type, priority, language, team, assigned agent) apply to the ticket charts; portal questions carry no category, so
 the self-service charts are never filtered.
 """
 
@@ -16,7 +16,7 @@ from statistics import median
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import OPEN_STATUSES, PortalEvent, SurveyResponse, Ticket, TicketType, utcnow
+from .models import AGENT_ROLES, OPEN_STATUSES, PortalEvent, SurveyResponse, Ticket, TicketType, User, utcnow
 
 GRAINS = ("day", "week")
 # A chart over more buckets than this is drawn by week (a year by day is unreadable and slow to draw).
@@ -32,11 +32,12 @@ class TrendFilters:
     priority: int | None = None
     lang: str | None = None
     team_id: int | None = None
+    agent_id: int | None = None  # the assignee
 
     @property
     def active(self) -> bool:
         return any(value is not None for value in (self.category, self.ticket_type, self.priority, self.lang,
-                                                   self.team_id))
+                                                   self.team_id, self.agent_id))
 
 
 @dataclass
@@ -61,6 +62,11 @@ class Chart:
     def rows(self) -> list[tuple[datetime, list[float | None]]]:
         """The table: per bucket, the value of each series."""
         return [(bucket, [s.values[i] for s in self.series]) for i, bucket in enumerate(self.buckets)]
+
+
+def filter_agents(session: Session) -> list[User]:
+    """Everyone tickets can be assigned to, active or not (a filter of past periods needs those who left)."""
+    return list(session.scalars(select(User).where(User.role.in_(AGENT_ROLES)).order_by(User.name)))
 
 
 def grain_for(days: int, grain: str) -> str:
@@ -128,6 +134,8 @@ def _ticket_query(filters: TrendFilters):
         query = query.where(Ticket.lang == filters.lang)
     if filters.team_id is not None:
         query = query.where(Ticket.team_id == filters.team_id)
+    if filters.agent_id is not None:
+        query = query.where(Ticket.assignee_id == filters.agent_id)
     return query
 
 

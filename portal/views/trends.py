@@ -14,13 +14,14 @@ from ..charts import line_chart
 from ..db import get_session
 from ..domain.models import Team, TicketType
 from ..domain.numbers import parse_int
-from ..domain.trends import GRAINS, TrendFilters, build_trends, grain_for
+from ..domain.trends import GRAINS, TrendFilters, build_trends, filter_agents, grain_for
 from ..i18n import CATEGORY_LABELS
 from ..trend_text import CHART_TITLES, DEFINITIONS, SERIES_LABELS
 
 bp = Blueprint("trends", __name__, url_prefix="/reports/trends")
 PERIODS = (30, 90, 180, 365)
-QUERY_ARGS = ("days", "by", "category", "type", "priority", "lang", "team")  # what the CSV links carry over
+# What the CSV links carry over from the page's query.
+QUERY_ARGS = ("days", "by", "category", "type", "priority", "lang", "team", "agent")
 
 
 def read_query() -> tuple[int, str, TrendFilters]:
@@ -31,12 +32,15 @@ def read_query() -> tuple[int, str, TrendFilters]:
     grain = args.get("by") if args.get("by") in GRAINS else "week"
     priority = parse_int(args.get("priority"))
     team = parse_int(args.get("team"))
+    agent = parse_int(args.get("agent"))
     filters = TrendFilters(
         category=args.get("category") if args.get("category") in CATEGORY_LABELS else None,
         ticket_type=args.get("type") if args.get("type") in {t.value for t in TicketType} else None,
         priority=priority if priority in range(1, 6) else None,
         lang=args.get("lang") if args.get("lang") in ("es", "en") else None,
-        team_id=team if team is not None and get_session().get(Team, team) is not None else None)
+        team_id=team if team is not None and get_session().get(Team, team) is not None else None,
+        agent_id=agent if agent is not None and agent in {a.id for a in filter_agents(get_session())}
+        else None)
     days = days if days in PERIODS else 90
     return days, grain_for(days, grain), filters
 
@@ -55,8 +59,9 @@ def page():
                                    [(str(SERIES_LABELS[s.key]), s.values) for s in chart.series if s.drawn],
                                    chart.unit, _date) for chart in charts}
     teams = list(get_session().scalars(select(Team).order_by(Team.name)))
+    agents = filter_agents(get_session())
     return render_template("reports/trends.html", charts=charts, drawn=drawn, days=days, grain=grain,
-                           filters=filters, periods=PERIODS, grains=GRAINS, teams=teams,
+                           filters=filters, periods=PERIODS, grains=GRAINS, teams=teams, agents=agents,
                            categories=CATEGORY_LABELS, types=[t.value for t in TicketType], titles=CHART_TITLES,
                            definitions=DEFINITIONS, labels=SERIES_LABELS, date_label=_date,
                            filter_args={name: request.args[name] for name in QUERY_ARGS if request.args.get(name)})
