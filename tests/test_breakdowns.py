@@ -94,3 +94,22 @@ def test_the_reports_page_shows_the_breakdowns(client, auth):
     for section in ("by-priority", "by-type", "by-category", "backlog-age", "csat-comments", "time-by-agent",
                     "deflecting", "stale", "reopening", "escalation-rate", "reopen-rate"):
         assert f'id="{section}"' in html, section
+
+
+def test_the_api_answers_the_breakdowns_and_the_gaps(seeded_app, db):
+    from portal.domain import events
+    from tests.test_api_v1 import bearer, make_token
+
+    for text in ("how many vacation days do I have left", "vacation days left this year", "request vacation days"):
+        events.record_question(db, text, None, text, 3, answered=False, confidence=0.05)
+    db.commit()
+    client = seeded_app.test_client()
+    agent, customer = make_token(seeded_app, Role.AGENT_L1), make_token(seeded_app, Role.CUSTOMER)
+    found = client.get("/api/v1/reports/breakdowns?days=30", headers=bearer(agent))
+    assert found.status_code == 200, found.text
+    assert found.json["total"]["created"] == 0 and len(found.json["backlog_by_age_days"]) == 5
+    gaps = client.get("/api/v1/reports/gaps?days=7", headers=bearer(agent)).json
+    assert gaps["questions"] == 3 and gaps["topics"][0]["size"] == 3 and gaps["topics"][0]["languages"] == {"en": 3}
+    for path in ("/api/v1/reports/breakdowns", "/api/v1/reports/gaps"):
+        assert client.get(path, headers=bearer(customer)).status_code == 403
+    assert client.get("/api/v1/reports/gaps?days=365", headers=bearer(agent)).status_code == 400
