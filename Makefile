@@ -10,7 +10,7 @@ BIND := $(or $(MESA_BIND),$(HOST):$(PORT))
 GUNICORN := MESA_ENV=$${MESA_ENV:-development} MESA_BIND=$(BIND) HF_HUB_OFFLINE=1 $(BIN)/gunicorn \
 	-c python:portal.gunicorn_conf
 
-.PHONY: run serve setup test test-postgres fuzz translations chromium dovecot extract-messages bench bench-quality bench-hosts bench-startup bench-load bench-scale calibrate clean
+.PHONY: run serve setup demo test test-postgres fuzz translations chromium dovecot extract-messages bench bench-quality bench-hosts bench-startup bench-load bench-reports bench-scale calibrate clean
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ setup: $(BIN)/.installed translations
 # Production server (gunicorn, MESA_WORKERS processes of MESA_THREADS threads); developers who want the
 # reloader run `$(FLASK) run --debug` instead.
 run: setup
+	$(FLASK) demo offer
 	$(GUNICORN) portal.wsgi:app
+
+# Four months of demo activity (tickets, questions, surveys, votes) for trying the desk and the reports;
+# `$(FLASK) demo remove` takes it out.
+demo: setup
+	$(FLASK) demo seed
 
 # The same server without the setup steps (the database, index and accounts already prepared).
 serve: $(BIN)/.installed translations
@@ -83,7 +89,11 @@ bench-hosts: $(BIN)/.installed translations
 bench-startup: $(BIN)/.installed translations
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/startup.py
 
-bench: bench-quality bench-hosts bench-startup bench-load bench-scale
+bench: bench-quality bench-hosts bench-startup bench-load bench-reports bench-scale
+
+# The reports and trends pages at ~15k tickets and ~100k portal events (a year of demo data; about 3 minutes).
+bench-reports: $(BIN)/.installed translations
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/reports_cost.py
 
 # Throughput and latency through gunicorn with 2 workers on 127.0.0.1, on a throwaway instance (about 5 minutes).
 bench-load: $(BIN)/.installed translations

@@ -330,3 +330,6 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    from . import demo_commands
+
+    demo_commands.init_app(app)

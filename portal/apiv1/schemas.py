@@ -345,3 +345,109 @@ class ReportOut(Strict):
     csat_average = fields.Float(required=True, allow_none=True)
     csat_satisfied = fields.Float(required=True, allow_none=True)
     csat_responses = fields.Integer(required=True)
+
+
+class TrendArgs(Strict):
+    days = fields.Integer(load_default=90, validate=validate.OneOf((30, 90, 180, 365)))
+    by = fields.String(load_default="week", validate=validate.OneOf(("day", "week")),
+                       metadata={"description": "Periods of one UTC day or one week from Monday (more than 120 "
+                                                "periods are drawn by week)."})
+    category = fields.String(validate=validate.OneOf(tuple(CATEGORY_LABELS)))
+    type = fields.String(validate=validate.OneOf([t.value for t in TicketType]))
+    priority = fields.Integer(validate=validate.Range(1, 5))
+    lang = fields.String(validate=validate.OneOf(("es", "en")))
+    team = fields.Integer(validate=validate.Range(1, 2**31 - 1), metadata={"description": "A team id."})
+    agent = fields.Integer(validate=validate.Range(1, 2**31 - 1),
+                           metadata={"description": "An agent's user id: the tickets assigned to them."})
+
+
+class TrendSeries(Strict):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+    values = fields.List(fields.Float(allow_none=True), required=True,
+                         metadata={"description": "One value per period; null where there is nothing to compute "
+                                                  "it from."})
+    drawn = fields.Boolean(required=True, metadata={"description": "False: another unit than the chart's."})
+
+
+class TrendChart(Strict):
+    key = fields.String(required=True)
+    title = fields.String(required=True)
+    definition = fields.String(required=True, metadata={"description": "How the figure is computed."})
+    unit = fields.String(required=True, validate=validate.OneOf(("count", "percent", "hours", "rating")))
+    filtered = fields.Boolean(required=True, metadata={"description": "Whether the ticket filters apply."})
+    periods = fields.List(fields.Date(), required=True, metadata={"description": "The start of each period."})
+    series = fields.List(fields.Nested(TrendSeries), required=True)
+
+
+class TrendsOut(Strict):
+    days = fields.Integer(required=True)
+    by = fields.String(required=True)
+    charts = fields.List(fields.Nested(TrendChart), required=True)
+
+
+class GroupFigures(Strict):
+    key = fields.String(required=True, metadata={"description": "The category, type or priority."})
+    created = fields.Integer(required=True)
+    response_met = fields.Float(required=True, allow_none=True)
+    resolution_met = fields.Float(required=True, allow_none=True)
+    first_response_hours_median = fields.Float(required=True, allow_none=True)
+    first_response_hours_p90 = fields.Float(required=True, allow_none=True)
+    resolution_hours_median = fields.Float(required=True, allow_none=True)
+    resolution_hours_p90 = fields.Float(required=True, allow_none=True)
+
+
+class CountOf(Strict):
+    key = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class ArticleCount(Strict):
+    slug = fields.String(required=True)
+    title = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class SurveyComment(Strict):
+    ticket_id = fields.Integer(required=True)
+    rating = fields.Integer(required=True)
+    comment = fields.String(required=True)
+
+
+class BreakdownsOut(Strict):
+    since = fields.DateTime(required=True)
+    until = fields.DateTime(required=True)
+    total = fields.Nested(GroupFigures, required=True)
+    by_priority = fields.List(fields.Nested(GroupFigures), required=True)
+    by_type = fields.List(fields.Nested(GroupFigures), required=True)
+    by_category = fields.List(fields.Nested(GroupFigures), required=True)
+    escalation_rate = fields.Float(required=True, allow_none=True)
+    reopen_rate = fields.Float(required=True, allow_none=True)
+    backlog_by_age_days = fields.List(fields.Nested(CountOf), required=True)
+    comments = fields.List(fields.Nested(SurveyComment), required=True)
+    minutes_by_category = fields.List(fields.Nested(CountOf), required=True)
+    minutes_by_agent = fields.List(fields.Nested(CountOf), required=True)
+    deflecting_articles = fields.List(fields.Nested(ArticleCount), required=True)
+    stale_articles = fields.List(fields.Nested(ArticleCount), required=True)
+
+
+class GapArgs(Strict):
+    days = fields.Integer(load_default=30, validate=validate.OneOf((7, 30, 90)))
+
+
+class GapOut(Strict):
+    title = fields.String(required=True)
+    size = fields.Integer(required=True)
+    trend = fields.String(required=True, validate=validate.OneOf(("rising", "falling", "steady")))
+    first_half = fields.Integer(required=True)
+    second_half = fields.Integer(required=True)
+    languages = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    examples = fields.List(fields.String(), required=True)
+    ticket_ids = fields.List(fields.Integer(), required=True)
+
+
+class GapsOut(Strict):
+    questions = fields.Integer(required=True, metadata={"description": "Unanswered questions in the period."})
+    topics = fields.List(fields.Nested(GapOut), required=True,
+                         metadata={"description": "Groups of 2 or more by meaning, biggest first."})
+    asked_once = fields.Integer(required=True)

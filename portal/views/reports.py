@@ -7,6 +7,7 @@ from flask import Blueprint, render_template, request
 from ..auth import agent_required
 from ..db import get_session
 from ..domain.numbers import parse_int
+from ..domain.breakdowns import STALE_DAYS, build_breakdowns
 from ..domain.reports import build_report
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -19,5 +20,7 @@ def overview():
     """The numbers for the last 7, 30 (default), 90 or 365 days."""
     days = parse_int(request.args.get("days"))
     days = days if days in PERIODS else 30
-    return render_template("reports/overview.html", report=build_report(get_session(), days), days=days,
-                           periods=PERIODS)
+    session = get_session()
+    report = build_report(session, days)
+    return render_template("reports/overview.html", report=report, days=days, periods=PERIODS,
+                           breakdowns=build_breakdowns(session, report.since, report.until), stale_days=STALE_DAYS)
