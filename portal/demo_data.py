@@ -175,6 +175,8 @@ class _Desk:
             if slug in self.articles:
                 ticket.suggestions.append(TicketSuggestion(article_slug=slug, title=self.articles[slug].title,
                                                            rank=rank))
+        if self._acknowledgement_solves(ticket, problem, person, at, shown, log):
+            return ticket
         response_target, resolution_target = response_due - at, resolution_due - at
         first_reply = at + response_target * math.exp(rng.gauss(math.log(0.35), 0.9))
         resolved = at + resolution_target * math.exp(rng.gauss(math.log(0.35), 0.8))
@@ -217,6 +219,29 @@ class _Desk:
                                                created_at=ticket.resolved_at))
         self.session.flush()
         return ticket
+
+    def _acknowledgement_solves(self, ticket: Ticket, problem: Problem, person: User, at: datetime,
+                                shown: tuple[str, ...], log: list[TicketEvent]) -> bool:
+        """The acknowledgement mail offers the articles the search finds for the ticket (those not shown before);
+        when the right one is among them, some requesters click "This solved my problem" and the ticket closes."""
+        self.session.flush()
+        offered = [slug for slug in self.answer(f"{problem.subject}. {problem.description}").slugs
+                   if slug not in shown][:3]
+        for slug in offered:
+            self.event("suggestion_shown", f"{DEMO_SESSION}mail", person, at, article_slug=slug, ticket_id=ticket.id,
+                       channel="email")
+        clicked = at + timedelta(minutes=self.rng.randint(3, 90))
+        if problem.article not in offered or self.rng.random() >= 0.3 or clicked > self.now:
+            return False
+        ticket.status, ticket.closed_at, ticket.updated_at = TicketStatus.CLOSED, clicked, clicked
+        title = self.articles[problem.article].title if problem.article in self.articles else problem.article
+        log.append(TicketEvent(actor=person, kind="self_solved", public=True, created_at=clicked, body=title,
+                               data={"article": problem.article, "channel": "email", "from": "new"}))
+        ticket.events.extend(log)
+        self.event("solved", f"{DEMO_SESSION}mail", person, clicked, article_slug=problem.article, ticket_id=ticket.id,
+                   channel="email")
+        self.session.flush()
+        return True
 
     def _resolve(self, ticket: Ticket, problem: Problem, person: User, worker: User, resolved: datetime,
                  log: list[TicketEvent]) -> None:

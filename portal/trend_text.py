@@ -18,8 +18,10 @@ CHART_TITLES = {
 DEFINITIONS = {
     "self_service": _l("Portal questions a person settled on (a burst of suggestions while typing is one), "
                        "“This solved my problem” clicks, and tickets created from the portal, per period."),
-    "deflection": _l("Solved by an article ÷ (solved by an article + tickets created from the portal), per "
-                     "period: of those who asked for help, the share helped without a ticket."),
+    "deflection": _l("Portal: solved by an article ÷ (solved by an article + tickets created from the portal): "
+                     "of those who asked for help, the share helped without a ticket. E-mail: tickets closed by "
+                     "“This solved my problem” in their acknowledgement ÷ tickets whose acknowledgement offered "
+                     "articles. Per period."),
     "unanswered": _l("Share of the questions whose best result was below the answer threshold."),
     "volume": _l("Tickets created in the period, and tickets resolved in it (whenever created)."),
     "sla": _l("Per period in which targets fell due, over all tickets: met when the first response (or the "
@@ -35,7 +37,8 @@ SERIES_LABELS = {
     "search": _l("Questions"),
     "solved": _l("Solved by an article"),
     "ticket_created": _l("Tickets from the portal"),
-    "deflection_rate": _l("Deflection rate (%)"),
+    "deflection_rate": _l("Portal (%)"),
+    "email_deflection_rate": _l("E-mail acknowledgement (%)"),
     "unanswered_share": _l("Unanswered (%)"),
     "created": _l("Created"),
     "resolved": _l("Resolved"),

@@ -60,7 +60,10 @@ def test_seeding_makes_months_of_consistent_tickets(db):
         assert ticket.response_due_at > ticket.created_at and ticket.resolution_due_at > ticket.response_due_at
         if ticket.first_response_at is not None:
             assert ticket.created_at < ticket.first_response_at <= NOW
-        if ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        if any(e.kind == "self_solved" for e in ticket.events):  # closed from the acknowledgement's link
+            assert ticket.status == TicketStatus.CLOSED and ticket.resolved_at is None and not ticket.solution
+            assert ticket.created_at < ticket.closed_at <= NOW
+        elif ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
             assert ticket.first_response_at < ticket.resolved_at <= NOW and ticket.solution
         else:
             assert ticket.resolved_at is None and ticket.survey is None
@@ -72,6 +75,9 @@ def test_seeding_makes_months_of_consistent_tickets(db):
     assert any(t.level == 2 for t in tickets) and any(t.survey for t in tickets)
     assert {t.lang for t in tickets} == {"es", "en"}
     assert any(e.data.get("channel") == "email" for t in tickets for e in t.events if e.kind == "created")
+    self_solved = [t for t in tickets if any(e.kind == "self_solved" for e in t.events)]
+    by_mail = list(db.scalars(select(PortalEvent).where(PortalEvent.kind == "solved", PortalEvent.channel == "email")))
+    assert self_solved and sorted(e.ticket_id for e in by_mail) == sorted(t.id for t in self_solved)
 
 
 def test_the_same_seed_makes_the_same_data(db, seeded_app, tmp_path):

@@ -205,3 +205,26 @@ def test_the_api_answers_the_same_figures(seeded_app, desk):
     assert wrong.status_code == 400 and "by" in wrong.json["error"]
     assert client.get("/api/v1/reports/trends?team=424242", headers=bearer(agent)).status_code == 404
     assert client.get("/api/v1/reports/trends?agent=424242", headers=bearer(agent)).status_code == 404
+
+
+def test_email_deflection_and_self_solved_tickets(db):
+    customer = user_by_role(db, Role.CUSTOMER)
+    # Offered articles by e-mail on the 20th: two tickets; one closed by "This solved my problem" an hour later.
+    solved = add_ticket(db, customer, at(20, 9))
+    other = add_ticket(db, customer, at(20, 9))
+    db.flush()
+    solved.status, solved.closed_at = TicketStatus.CLOSED, at(20, 10)
+    for ticket in (solved, other):
+        db.add(PortalEvent(kind="suggestion_shown", session_id="m", channel="email", ticket_id=ticket.id,
+                           article_slug="vpn-connect-from-home", created_at=at(20, 9)))
+    db.add(PortalEvent(kind="solved", session_id="m", channel="email", ticket_id=solved.id, created_at=at(20, 10)))
+    db.commit()
+    charts = {c.key: c for c in build_trends(db, 30, "day", now=NOW)}
+    by_day = dict(zip((b.day for b in charts["deflection"].buckets), charts["deflection"].series[1].values))
+    assert by_day[20] == 50.0
+    assert set(charts["deflection"].series[0].values) == {None}  # the portal funnel counts no e-mail event
+    # The self-solved ticket closed before its targets: not counted; the other missed both.
+    sla = charts["sla"]
+    response = dict(zip((b.day for b in sla.buckets), sla.series[0].values))
+    assert response[20] == 0.0
+    assert sum(1 for v in sla.series[0].values if v is not None) == 1

@@ -93,21 +93,23 @@ class Breakdowns:
         return self.reopened / self.resolved if self.resolved else None
 
 
-def _judge(group: Group, due: datetime, done: datetime | None, now: datetime, kind: str) -> None:
+def _judge(group: Group, due: datetime, done: datetime | None, now: datetime, kind: str,
+           closed_at: datetime | None = None) -> None:
     """Count one SLA target once it is decided: met (done by its due time) or missed (done later, or not done
-    when due); a target not yet due and not done is left out."""
+    when due); a target not yet due and not done is left out, and so is one of a ticket closed without it
+    before it fell due (solved by the requester with an article)."""
     if done is not None and done <= due:
         setattr(group, f"{kind}_met", getattr(group, f"{kind}_met") + 1)
         setattr(group, f"{kind}_judged", getattr(group, f"{kind}_judged") + 1)
-    elif due <= now:
+    elif due <= now and not (done is None and closed_at is not None and closed_at <= due):
         setattr(group, f"{kind}_judged", getattr(group, f"{kind}_judged") + 1)
 
 
 def _add(group: Group, ticket, now: datetime) -> None:
     created_at, responded_at, resolved_at = ticket.created_at, ticket.first_response_at, ticket.resolved_at
     group.created += 1
-    _judge(group, ticket.response_due_at, responded_at, now, "response")
-    _judge(group, ticket.resolution_due_at, resolved_at, now, "resolution")
+    _judge(group, ticket.response_due_at, responded_at, now, "response", ticket.closed_at)
+    _judge(group, ticket.resolution_due_at, resolved_at, now, "resolution", ticket.closed_at)
     if responded_at is not None:
         group.first_hours.append((responded_at - created_at).total_seconds() / 3600)
     if resolved_at is not None:
@@ -119,7 +121,7 @@ def build_breakdowns(session: Session, since: datetime, until: datetime) -> Brea
     result = Breakdowns()
     rows = session.execute(select(Ticket.id, Ticket.category, Ticket.type, Ticket.priority, Ticket.level,
                                   Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at,
-                                  Ticket.response_due_at, Ticket.resolution_due_at)
+                                  Ticket.response_due_at, Ticket.resolution_due_at, Ticket.closed_at)
                            .where(Ticket.created_at >= since, Ticket.created_at <= until)).all()
     for ticket in rows:
         for groups, key in ((result.by_category, ticket.category), (result.by_type, ticket.type.value),

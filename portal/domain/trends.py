@@ -114,6 +114,11 @@ def day_of(column, dialect: str):
     return func.substr(column, 1, 10)
 
 
+def _day_position(buckets: "_Buckets", day_text) -> int | None:
+    """The bucket of a 'YYYY-MM-DD' UTC day (as day_of gives it)."""
+    return buckets.index(datetime.strptime(str(day_text), "%Y-%m-%d").replace(tzinfo=timezone.utc))
+
+
 def _share(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
@@ -157,24 +162,39 @@ def build_trends(session: Session, days: int, grain: str, filters: TrendFilters 
 def _self_service(session: Session, buckets: _Buckets, count: int, until: datetime) -> list[Chart]:
     """Questions, deflections and tickets from the portal; the deflection rate; the unanswered share."""
     totals = {kind: [0] * count for kind in ("search", "solved", "ticket_created")}
+    solved_by_mail, offered_by_mail = [0] * count, [0] * count
     answered, judged = [0] * count, [0] * count
     day = day_of(PortalEvent.created_at, session.get_bind().dialect.name)
+    in_period = (PortalEvent.created_at >= buckets.first) & (PortalEvent.created_at <= until)
     # Counted by UTC day in the database (a year is ~100k events but only a few thousand groups).
-    rows = session.execute(select(PortalEvent.kind, day, PortalEvent.answered, func.count()).where(
-        PortalEvent.kind.in_(tuple(totals)), PortalEvent.created_at >= buckets.first,
-        PortalEvent.created_at <= until).group_by(PortalEvent.kind, day, PortalEvent.answered))
-    for kind, day_text, was_answered, number in rows:
-        position = buckets.index(datetime.strptime(day_text, "%Y-%m-%d").replace(tzinfo=timezone.utc))
+    rows = session.execute(select(PortalEvent.kind, PortalEvent.channel, day, PortalEvent.answered, func.count())
+                           .where(PortalEvent.kind.in_(tuple(totals)), in_period)
+                           .group_by(PortalEvent.kind, PortalEvent.channel, day, PortalEvent.answered))
+    for kind, channel, day_text, was_answered, number in rows:
+        position = _day_position(buckets, day_text)
         if position is None:
+            continue
+        if channel == "email":
+            if kind == "solved":
+                solved_by_mail[position] += number
             continue
         totals[kind][position] += number
         if kind == "search" and was_answered is not None:
             judged[position] += number
             answered[position] += number if was_answered else 0
+    # The tickets whose acknowledgement offered articles, per day (the e-mail deflection's denominator).
+    for day_text, number in session.execute(
+            select(day, func.count(func.distinct(PortalEvent.ticket_id)))
+            .where(in_period, PortalEvent.kind == "suggestion_shown", PortalEvent.channel == "email")
+            .group_by(day)):
+        position = _day_position(buckets, day_text)
+        if position is not None:
+            offered_by_mail[position] += number
     funnel = Chart("self_service", "count", buckets.starts,
                    [Series(kind, [float(v) for v in values]) for kind, values in totals.items()])
-    deflection = Chart("deflection", "percent", buckets.starts, [Series("deflection_rate", [
-        _share(s, s + t) for s, t in zip(totals["solved"], totals["ticket_created"])])])
+    deflection = Chart("deflection", "percent", buckets.starts, [
+        Series("deflection_rate", [_share(s, s + t) for s, t in zip(totals["solved"], totals["ticket_created"])]),
+        Series("email_deflection_rate", [_share(s, o) for s, o in zip(solved_by_mail, offered_by_mail)])])
     unanswered = Chart("unanswered", "percent", buckets.starts, [Series("unanswered_share", [
         _share(j - a, j) for a, j in zip(answered, judged)])])
     return [funnel, deflection, unanswered]
@@ -186,7 +206,7 @@ def _tickets(session: Session, buckets: _Buckets, count: int, until: datetime,
     first = buckets.first
     query = _ticket_query(filters).with_only_columns(
         Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at, Ticket.response_due_at,
-        Ticket.resolution_due_at, Ticket.level, Ticket.status).where(
+        Ticket.resolution_due_at, Ticket.level, Ticket.status, Ticket.closed_at).where(
         Ticket.created_at <= until,
         Ticket.resolved_at.is_(None) | (Ticket.resolved_at >= first) | (Ticket.response_due_at >= first)
         | (Ticket.resolution_due_at >= first))
@@ -196,7 +216,8 @@ def _tickets(session: Session, buckets: _Buckets, count: int, until: datetime,
     first_hours: list[list[float]] = [[] for _ in range(count)]
     resolve_hours: list[list[float]] = [[] for _ in range(count)]
     backlog_change = [0] * (count + 1)
-    for created_at, responded_at, resolved_at, response_due, resolution_due, level, status in session.execute(query):
+    for (created_at, responded_at, resolved_at, response_due, resolution_due, level, status,
+         closed_at) in session.execute(query):
         made = buckets.index(created_at)
         if made is not None:
             created[made] += 1
@@ -208,8 +229,8 @@ def _tickets(session: Session, buckets: _Buckets, count: int, until: datetime,
         answered = buckets.index(responded_at)
         if answered is not None:
             first_hours[answered].append((responded_at - created_at).total_seconds() / 3600)
-        _count_target(buckets, until, response_due, responded_at, response_met, response_judged)
-        _count_target(buckets, until, resolution_due, resolved_at, resolution_met, resolution_judged)
+        _count_target(buckets, until, response_due, responded_at, response_met, response_judged, closed_at)
+        _count_target(buckets, until, resolution_due, resolved_at, resolution_met, resolution_judged, closed_at)
         if resolved_at is None and status not in OPEN_STATUSES:
             continue
         # Open at the end of bucket p (the end of the last one being now): created before it, not yet resolved.
@@ -263,16 +284,17 @@ def _ratings(session: Session, buckets: _Buckets, count: int, until: datetime,
 
 
 def _count_target(buckets: _Buckets, until: datetime, due: datetime, done: datetime | None, met: list[int],
-                  judged: list[int]) -> None:
+                  judged: list[int], closed_at: datetime | None = None) -> None:
     """An SLA target counts in the bucket where it fell due, once it is decided: met when done by then,
     missed when done later or still not done at its due time. A target not yet due and not yet done is not
-    counted (it can still be met)."""
+    counted (it can still be met), nor one of a ticket closed without it before it fell due (the requester
+    solved it themselves: nothing was left for the desk to do)."""
     if done is not None and done <= due:
         position = buckets.index(due if due <= until else done)
         if position is not None:
             judged[position] += 1
             met[position] += 1
-    elif due <= until:
+    elif due <= until and not (done is None and closed_at is not None and closed_at <= due):
         position = buckets.index(due)
         if position is not None:
             judged[position] += 1
