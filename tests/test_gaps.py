@@ -67,6 +67,11 @@ def test_only_questions_without_an_answer_are_collected(db):
     alone = ticket_service.create_ticket(db, customer, ALONE, "No coffee.", "general", 3, 3, policy)
     ticket_service.create_ticket(db, customer, "VPN drops", "Every hour.", "vpn", 3, 3, policy,
                                  suggestions=[("vpn-connect-from-home", "Connect to the VPN from home")])
+    by_mail = ticket_service.create_ticket(db, customer, "Mailbox full", "Cannot send.", "email", 3, 3, policy,
+                                           by_email=True)
+    db.flush()
+    events.record_event(db, "suggestion_shown", "", customer.id, article_slug="mailbox-full", ticket_id=by_mail.id,
+                        channel="email")  # offered by its acknowledgement
     db.commit()
     found = gaps.unanswered_questions(db, utcnow() - timedelta(days=1), utcnow())
     assert sorted((q.text, q.ticket_id) for q in found) == sorted([(VACATION[0], None), (ALONE, alone.id)])

@@ -1,5 +1,5 @@
 """The FAQ to write: the questions no article answered over a period (portal questions below the answer
-threshold, and the subjects of tickets opened without any article suggested or cited), grouped by meaning, each
+threshold, and the subjects of tickets with no article suggested, offered or cited), grouped by meaning, each
 group with its size, trend, languages, examples and tickets, and the draft article it starts.
 
 Grouping is indexer/clustering.py over vectors the caller passes in (portal/gap_service.py embeds them);
@@ -90,8 +90,11 @@ def unanswered_questions(session: Session, since: datetime, until: datetime,
             PortalEvent.answered.is_(False) | (PortalEvent.answered.is_(None) & (PortalEvent.results == 0)))
         .order_by(PortalEvent.created_at.desc()).limit(limit))
     questions = [Question(text, detect_language(text), at, event_id=event_id) for event_id, text, at, _ in events]
-    no_article = ~exists().where(TicketSuggestion.ticket_id == Ticket.id) & ~exists().where(
-        ArticleTicketLink.ticket_id == Ticket.id)
+    # No article suggested before the ticket (the portal's suggestions), none offered after (the acknowledgement
+    # mail's), none cited since.
+    no_article = (~exists().where(TicketSuggestion.ticket_id == Ticket.id)
+                  & ~exists().where(PortalEvent.ticket_id == Ticket.id, PortalEvent.kind == "suggestion_shown")
+                  & ~exists().where(ArticleTicketLink.ticket_id == Ticket.id))
     tickets = session.execute(select(Ticket.id, Ticket.subject, Ticket.lang, Ticket.created_at).where(
         Ticket.created_at >= since, Ticket.created_at <= until, no_article)
         .order_by(Ticket.created_at.desc()).limit(limit))
