@@ -71,11 +71,11 @@ class CheckedFile:
 
 
 def human_size(size: int) -> str:
-    """A size for people: 820 bytes, 45 KB, 12.5 MB."""
+    """A size for people: 820 B, 45.2 KB, 12.5 MB."""
     if size < 1000:
         return f"{size} B"
     if size < 1_000_000:
-        return f"{size / 1000:.0f} KB"
+        return f"{size / 1000:.1f} KB"
     return f"{size / 1_000_000:.1f} MB"
 
 

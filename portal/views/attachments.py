@@ -130,9 +130,9 @@ def _editor_again(markdown: str):
 
 
 def allow_files_in_upload_forms() -> None:
-    """Before every request (and before the form is read): the forms that carry files may be as large as
-    their files allow; every other request keeps MAX_CONTENT_LENGTH (2 MB)."""
-    if request.endpoint in UPLOAD_ENDPOINTS:
+    """Before every request (and before the form is read): the forms that carry files (multipart bodies to
+    their routes) may be as large as their files allow; every other request keeps MAX_CONTENT_LENGTH (2 MB)."""
+    if request.endpoint in UPLOAD_ENDPOINTS and request.mimetype == "multipart/form-data":
         request.max_content_length = max(settings().request_limit, current_app.config["MAX_CONTENT_LENGTH"])
 
 
