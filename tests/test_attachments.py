@@ -154,16 +154,18 @@ def test_a_customer_attaches_a_screenshot_and_opens_it_inline(client, auth, seed
     assert document.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_another_customer_and_visitors_get_404_for_a_tickets_file(client, auth, seeded_app):
+def test_another_customer_gets_404_for_a_tickets_file_and_a_visitor_the_sign_in(client, auth, seeded_app):
     auth.login(Role.CUSTOMER)
     ask_for_help(client, [(png(), "shot.png")])
     shot = ticket_files(seeded_app, newest_ticket(seeded_app).id)[0]
     auth.logout()
-    assert client.get(f"/attachments/{shot.id}/shot.png").status_code == 404  # a visitor
+    visitor = client.get(f"/attachments/{shot.id}/shot.png")
+    assert visitor.status_code == 302 and "/login" in visitor.headers["Location"]  # perhaps theirs: sign in
+    assert client.get(f"/attachments/{shot.id + 1000}").status_code == 302  # the same for a file that is not
     register_and_confirm(seeded_app, client, "Other Customer", "other@example.com")
     missing = client.get(f"/attachments/{shot.id}/shot.png", headers=EN)
     assert missing.status_code == 404 and "There is no such file." in missing.text
-    assert client.get(f"/attachments/{shot.id + 1000}").status_code == 404  # the same answer as a file that is not
+    assert client.get(f"/attachments/{shot.id + 1000}").status_code == 404  # the same as for a file that is not
     auth.logout()
     AuthActions(client).login(Role.AGENT_L1)
     assert client.get(f"/attachments/{shot.id}/shot.png").status_code == 200
@@ -427,7 +429,7 @@ def test_an_editor_uploads_an_image_and_it_shows_in_the_published_article(client
         assert files.path_of(image) == placed["url"]
 
     auth.logout()
-    assert client.get(placed["url"]).status_code == 404  # a draft's image: editors only
+    assert client.get(placed["url"]).status_code == 302  # a draft's image: editors only (sign in first)
     auth.login(Role.AGENT_L2)
     assert publish(client, seeded_app, slug).status_code == 302
     auth.logout()
@@ -486,7 +488,7 @@ def test_promoting_a_solution_copies_the_ticket_images_it_shows_into_the_article
     publish(client, seeded_app, slug)
     auth.logout()
     assert client.get(files.path_of(copy)).status_code == 200  # everyone reads the published article's copy
-    assert client.get(files.path_of(shot)).status_code == 404  # the ticket's file stays the ticket's
+    assert client.get(files.path_of(shot)).status_code == 302  # the ticket's file stays the ticket's
 
 
 def test_appending_a_solution_to_an_article_copies_its_images_too(client, auth, seeded_app):

@@ -436,13 +436,13 @@ ROUTES = [
     ("POST", "/admin/mail/{quarantined_mail}/discard", {}, ADMIN_CHANGES),
     ("GET", "/tickets/{ticket}/mail/{mail}.eml", {}, SIGNED_IN),
     ("GET", "/tickets/{other_ticket}/mail/{other_mail}.eml", {}, (302, 404, 200, 200, 200)),
-    ("GET", "/attachments/{attachment}", {}, (404, 200, 200, 200, 200)),  # on the customer's own ticket
-    ("GET", "/attachments/{attachment}/shot.png", {}, (404, 200, 200, 200, 200)),
-    ("GET", "/attachments/{other_attachment}/shot.png", {}, (404, 404, 200, 200, 200)),
-    ("GET", "/attachments/{note_attachment}/log.txt", {}, (404, 404, 200, 200, 200)),  # an internal note's
+    ("GET", "/attachments/{attachment}", {}, SIGNED_IN),  # on the customer's own ticket
+    ("GET", "/attachments/{attachment}/shot.png", {}, SIGNED_IN),
+    ("GET", "/attachments/{other_attachment}/shot.png", {}, (302, 404, 200, 200, 200)),
+    ("GET", "/attachments/{note_attachment}/log.txt", {}, (302, 404, 200, 200, 200)),  # an internal note's
     ("GET", "/attachments/{article_image}/shot.png", {}, ANYONE),  # of a published article
-    ("GET", "/attachments/{draft_image}/shot.png", {}, (404, 404, 200, 200, 200)),
-    ("GET", "/attachments/{loose_image}/shot.png", {}, (404, 404, 200, 200, 200)),  # uploaded, in no article yet
+    ("GET", "/attachments/{draft_image}/shot.png", {}, (302, 404, 200, 200, 200)),
+    ("GET", "/attachments/{loose_image}/shot.png", {}, (302, 404, 200, 200, 200)),  # uploaded, in no article yet
     ("POST", "/kb/images", {}, (302, 403, 400, 400, 400)),  # no file chosen: a message
     ("GET", "/healthz", {}, ANYONE),
     ("GET", "/account", {}, SIGNED_IN),

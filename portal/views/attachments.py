@@ -50,10 +50,16 @@ def content_disposition(kind: str, name: str) -> str:
 @bp.get("/attachments/<int:attachment_id>")
 @bp.get("/attachments/<int:attachment_id>/<name>")
 def download(attachment_id: int, name: str = ""):
-    """A file for someone who may see what it belongs to (anyone else: 404). Real PNG, JPEG, GIF and WebP
+    """A file for someone who may see what it belongs to (anyone else signed in: 404; a visitor: the sign-in
+    page, which tells nothing either, as it answers for a file that does not exist too). Real PNG, JPEG, GIF and WebP
     images (their content checked again) are shown inline; everything else, SVG included, is a download."""
     session = get_session()
-    attachment = attachment_service.get_viewable(session, attachment_id, viewer())
+    try:
+        attachment = attachment_service.get_viewable(session, attachment_id, viewer())
+    except NotFound:
+        if viewer() is None:  # perhaps theirs once signed in (a link from an e-mail): the sign-in page first
+            return current_app.login_manager.unauthorized()
+        raise
     data = attachment_service.read_bytes(session, settings(), attachment)
     if data is None:
         current_app.logger.error("attachment %s (%s) is missing from the %s store", attachment.id,
