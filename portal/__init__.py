@@ -36,6 +36,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     request_log.init_app(app)
     db.init_app(app)
     background.init_app(app)
+    from .views import attachments as attachment_views
+
+    attachment_views.init_app(app)  # before safe_input: the forms that carry files may be larger
     safe_input.init_app(app)
     search.init_app(app)
     throttle.init_app(app)

@@ -160,6 +160,17 @@ SETTINGS: tuple[Setting, ...] = (
             "an admin to release or discard at /admin/mail.", int),
     Setting("MAIL_IN_RATE", 20,
             "Most e-mails one sender may turn into tickets or replies per hour; the rest are quarantined.", int),
+    Setting("ATTACHMENT_STORE", "database",
+            "Where attachments' bytes are stored: `database` (a table of their own, shared by every host, in "
+            "backups) or `directory` (files under MESA_ATTACHMENTS_DIR, which every host must share). Files "
+            "stored before a change stay readable.", choices=("database", "directory")),
+    Setting("ATTACHMENTS_DIR", "",
+            "Directory of the `directory` attachment store, outside the web root. Empty: `attachments` in "
+            "MESA_INSTANCE_DIR."),
+    Setting("ATTACHMENT_MAX_BYTES", 10_000_000,
+            "Largest file that may be attached (a ticket's form, a reply, an e-mail, an article image), in bytes.",
+            int),
+    Setting("ATTACHMENT_MAX_FILES", 5, "Most files attached to one message (form, reply, note or e-mail).", int),
     Setting("LOGIN_LIMIT_ACCOUNT", "10/900",
             "Failed sign-ins allowed per account: COUNT/SECONDS (e.g. 10/900, ten per 15 minutes). Beyond it the "
             "account's sign-in answers 429 with Retry-After until the window ends; a successful sign-in clears "

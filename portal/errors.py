@@ -80,7 +80,7 @@ def init_app(app: Flask) -> None:
             404: _("There is no such page."),
             405: _("This address does not accept that kind of request."),
             413: _("What you sent is too large: at most %(size)d MB at once. Shorten the text and send it "
-                   "again.", size=max(1, (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024))),
+                   "again.", size=max(1, (request.max_content_length or 0) // (1024 * 1024))),
         }
         return error_response(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
 

@@ -78,7 +78,7 @@ def intake_for(app: Flask) -> inbound.Intake:
     return inbound.Intake(own_addresses=own_addresses, max_bytes=config["MESA_MAIL_IN_MAX_BYTES"],
                           rate_per_hour=config["MESA_MAIL_IN_RATE"], policy=app.extensions["mesa_sla"],
                           default_lang=config["MESA_LANGUAGES"].split(",")[0].strip() or "es",
-                          guess_category=category_guesser(app))
+                          guess_category=category_guesser(app), files=app.extensions["mesa_attachments"])
 
 
 def take_one(session: Session, app: Flask, intake: inbound.Intake, mailbox: str, uidvalidity: int, uid: int,

@@ -1,5 +1,5 @@
 """Reads an incoming e-mail (raw bytes) into what Mesa needs: the sender, subject, thread ids, the text
-(HTML turned into plain text, scripts and styles dropped), the attachments' names and sizes, and whether it
+(HTML turned into plain text, scripts and styles dropped), the attachments (names and bytes), and whether it
 is an automatic message (an auto-reply, a bounce, a list) that must not be answered.
 
 ``parse`` never raises: whatever the bytes are, it returns a ParsedMail, with ``problem`` saying why the
@@ -28,6 +28,18 @@ BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
 AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Reply")
 
 
+@dataclass(frozen=True)
+class MailAttachment:
+    """A file in an e-mail: its name (its media type when it has none) and its decoded bytes."""
+
+    name: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
 @dataclass
 class ParsedMail:
     """What Mesa reads from one e-mail."""
@@ -38,7 +50,7 @@ class ParsedMail:
     message_id: str = ""
     thread_ids: list[str] = field(default_factory=list)  # In-Reply-To, then References
     text: str = ""
-    attachments: list[tuple[str, int]] = field(default_factory=list)  # (file name, bytes)
+    attachments: list[MailAttachment] = field(default_factory=list)
     automatic: str = ""  # why it is an automatic message ("": written by a person)
     problem: str = ""  # why it cannot become a ticket ("": it can)
     lang: str = ""  # "es" or "en" from Content-Language ("": not said)
@@ -149,7 +161,7 @@ def part_text(part: Message) -> str:
     return clean_text(payload.decode("latin-1"))
 
 
-def _body_and_attachments(message: EmailMessage) -> tuple[str, list[tuple[str, int]]]:
+def _body_and_attachments(message: EmailMessage) -> tuple[str, list[MailAttachment]]:
     """The message's text (plain preferred, else HTML as text) and its attachments."""
     body = None
     try:
@@ -168,9 +180,12 @@ def _body_and_attachments(message: EmailMessage) -> tuple[str, list[tuple[str, i
         filename = part.get_filename()
         disposition = part.get_content_disposition()
         if filename or disposition == "attachment" or part.get_content_maintype() not in ("text", "message"):
-            payload = part.get_payload(decode=True) or b""
-            attachments.append((clean_text(decode_words(filename or "")) or part.get_content_type(),
-                                len(payload)))
+            try:
+                payload = part.get_payload(decode=True) or b""
+            except Exception:  # a part the email package cannot decode is no file
+                payload = b""
+            attachments.append(MailAttachment(clean_text(decode_words(filename or "")) or part.get_content_type(),
+                                              payload))
     return text.strip(), attachments
 
 

@@ -22,7 +22,7 @@ from portal.backup.dump import _snapshot
 from portal.backup.manifest import sha256_of
 from portal.backup.schema import backed_up_tables, database_revision, migrations_head
 from portal.db import alembic_config, get_session, upgrade_database
-from portal.domain import api_tokens
+from portal.domain import api_tokens, attachments
 from portal.domain import events as event_service
 from portal.domain import knowledge
 from portal.domain import rate_limits
@@ -33,6 +33,7 @@ from portal.domain.models import (Article, Base, InboundMail, JobLease, MailDisp
 from portal.notifications import notify_requester
 from portal.search import get_search
 from tests.conftest import PASSWORD, POSTGRES_URL, AuthActions, make_test_app, reset_schema, seed, user_by_role
+from tests.sample_files import png
 
 QUERIES = ("printer queue stuck", "vpn no conecta desde casa", "mailbox full outlook", "olvidé mi contraseña")
 
@@ -113,6 +114,10 @@ def build_history(app) -> None:
                                 sender=customer.email, subject="Re: [#1]", size=27, ticket_id=printer.id,
                                 disposition=MailDisposition.REPLY, reason="reply on #1",
                                 raw=b"From: c\r\n\r\n\xc3\xb1 \x00\xff bytes"))
+        screenshot = attachments.check_file(attachments.Upload("captura «VPN».png", png()),
+                                            app.extensions["mesa_attachments"])
+        attachments.save(session, app.extensions["mesa_attachments"], screenshot, customer, ticket=vpn,
+                         event=vpn.events[0])
         api_tokens.create_token(session, agent, "Inventory script", "write")[0].last_used_at = utcnow()
         rate_limits.hit(session, "login-account:customer@example.com", rate_limits.Rule(10, 3600))
         draft = knowledge.draft_from_ticket(vpn)

@@ -21,8 +21,8 @@ from portal import mail_fetch
 from portal.db import get_session
 from portal.domain import tickets as ticket_service
 from portal.domain import users as user_service
-from portal.domain.models import (InboundMail, MailDisposition, OutboxMessage, Role, Ticket, TicketStatus, User,
-                                  utcnow)
+from portal.domain.models import (Attachment, InboundMail, MailDisposition, OutboxMessage, Role, Ticket,
+                                  TicketStatus, User, utcnow)
 from portal.i18n import CATEGORY_LABELS
 from portal.mailer import build_email
 from portal.notifications import notify_requester
@@ -417,7 +417,8 @@ def test_every_corpus_mail_ends_as_a_ticket_a_refusal_or_a_quarantine_and_none_i
         assert "jams on every page" in html_ticket.description and "alert" not in html_ticket.description
         assert by_file["19"].ticket.subject == "Contraseña caducada en el portátil"
         assert by_file["20"].ticket.subject.startswith("¿Por qué no funciona la wifi?")
-        assert "error.png" in by_file["18"].ticket.description
+        assert [(a.filename, a.content_type) for a in get_session().scalars(select(Attachment).where(
+            Attachment.ticket_id == by_file["18"].ticket_id))] == [("error.png", "image/png")]  # attached
         assert len(by_file["27"].ticket.subject) == 200
         assert "\x00" not in by_file["24"].ticket.description
         assert len(records[-1].raw) > 20 * 1024 * 1024  # kept whole, for the admin

@@ -440,6 +440,14 @@ ROUTES = [
     ("POST", "/admin/mail/{quarantined_mail}/discard", {}, ADMIN_CHANGES),
     ("GET", "/tickets/{ticket}/mail/{mail}.eml", {}, SIGNED_IN),
     ("GET", "/tickets/{other_ticket}/mail/{other_mail}.eml", {}, (302, 404, 200, 200, 200)),
+    ("GET", "/attachments/{attachment}", {}, SIGNED_IN),  # on the customer's own ticket
+    ("GET", "/attachments/{attachment}/shot.png", {}, SIGNED_IN),
+    ("GET", "/attachments/{other_attachment}/shot.png", {}, (302, 404, 200, 200, 200)),
+    ("GET", "/attachments/{note_attachment}/log.txt", {}, (302, 404, 200, 200, 200)),  # an internal note's
+    ("GET", "/attachments/{article_image}/shot.png", {}, ANYONE),  # of a published article
+    ("GET", "/attachments/{draft_image}/shot.png", {}, (302, 404, 200, 200, 200)),
+    ("GET", "/attachments/{loose_image}/shot.png", {}, (302, 404, 200, 200, 200)),  # uploaded, in no article yet
+    ("POST", "/kb/images", {}, (302, 403, 400, 400, 400)),  # no file chosen: a message
     ("GET", "/healthz", {}, ANYONE),
     ("GET", "/account", {}, SIGNED_IN),
     ("POST", "/account/tokens", {"name": "My script", "scope": "read"}, SIGNED_IN),
@@ -485,6 +493,7 @@ def permission_fixtures(app) -> dict:
                      (2, "stranger@example.com", other.id, MailDisposition.TICKET),
                      (3, "nobody@example.com", None, MailDisposition.QUARANTINED))]
         session.add_all(mails)
+        files = permission_attachments(app, session, mine, other, l2)
         token, _secret = api_tokens.create_token(session, customer, "script", "read")
         session.commit()
         versions = dict(session.execute(select(Article.slug, Article.version)
@@ -496,7 +505,28 @@ def permission_fixtures(app) -> dict:
                 "verify_token": make_token(customer),
                 "solved_token": solved_token(mine, PUBLISHED), "rating_token": rating_token(resolved),
                 "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id,
-                "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT]}
+                "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT], **files}
+
+
+def permission_attachments(app, session, mine, other, agent) -> dict:
+    """A screenshot on the customer's ticket and on a stranger's, a log on an internal note, images of a
+    published and of a draft article, and an editor's upload in no article yet: their ids."""
+    from portal.domain import attachments as files
+    from portal.domain import tickets as svc
+    from tests.sample_files import png
+
+    settings = app.extensions["mesa_attachments"]
+    shot = files.check_file(files.Upload("shot.png", png()), settings)
+    log = files.check_file(files.Upload("log.txt", b"error 42\n"), settings)
+    note = svc.add_reply(session, mine, agent, "internal: see the log", False, mine.version)
+    articles = {a.slug: a for a in session.scalars(select(Article).where(Article.slug.in_([PUBLISHED, DRAFT])))}
+    return {"attachment": files.save(session, settings, shot, mine.requester, ticket=mine, event=mine.events[0]).id,
+            "other_attachment": files.save(session, settings, shot, other.requester, ticket=other,
+                                           event=other.events[0]).id,
+            "note_attachment": files.save(session, settings, log, agent, ticket=mine, event=note).id,
+            "article_image": files.save(session, settings, shot, agent, article=articles[PUBLISHED]).id,
+            "draft_image": files.save(session, settings, shot, agent, article=articles[DRAFT]).id,
+            "loose_image": files.save(session, settings, shot, agent).id}
 
 
 @pytest.mark.parametrize("method, path, data, expected", ROUTES,
@@ -525,7 +555,8 @@ def test_the_permission_table_has_every_route_of_the_app(seeded_app):
     adapter = seeded_app.url_map.bind("localhost")
     placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned", "failed_mail", "mail",
                                          "other_mail", "quarantined_mail", "token", "verify_token", "solved_token",
-                                         "rating_token")}
+                                         "rating_token", "attachment", "other_attachment", "note_attachment",
+                                         "article_image", "draft_image", "loose_image")}
     in_table = {(method, adapter.match(path.split("?")[0].format(**placeholders), method=method,
                                        return_rule=True)[0].rule) for method, path, _, _ in ROUTES}
     in_app = {(method, rule.rule) for rule in seeded_app.url_map.iter_rules() if rule.endpoint != "static"

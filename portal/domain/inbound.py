@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..mail_parse import ParsedMail, parse
 from ..mail_threading import ticket_in_thread
+from .attachments import AttachmentSettings, CheckedFile, Upload, attach_to_event, screen
 from .errors import DomainError
 from .models import InboundMail, MailDisposition, OutboxMessage, Ticket, TicketEvent, TicketStatus, User
 from .sla import SlaPolicy
@@ -46,6 +47,7 @@ class Intake:
     policy: SlaPolicy
     default_lang: str
     guess_category: Callable[[str], str]  # from the mail's text; "general" when nothing fits
+    files: AttachmentSettings | None = None  # the mail's attachments become the ticket's (None: only named)
 
 
 @dataclass
@@ -199,7 +201,7 @@ def _route(session: Session, intake: Intake, record: InboundMail, parsed: Parsed
                  "nor an agent")
             return
         if may_reply and not (ticket.status == TicketStatus.CLOSED and not user.is_agent):
-            _reply(session, record, parsed, ticket, user, now, outcome)
+            _reply(session, intake, record, parsed, ticket, user, now, outcome)
             return
     _new_ticket(session, intake, record, parsed, user, now, outcome,
                 follows=ticket.number if ticket is not None else "")
@@ -210,12 +212,13 @@ def _with_mail(event: TicketEvent, record: InboundMail) -> None:
     event.data = {**(event.data or {}), "mail": record.id}
 
 
-def _reply(session: Session, record: InboundMail, parsed: ParsedMail, ticket: Ticket, user: User,
+def _reply(session: Session, intake: Intake, record: InboundMail, parsed: ParsedMail, ticket: Ticket, user: User,
            now: datetime, outcome: Outcome) -> None:
-    """The mail's new text as a public reply on the ticket."""
+    """The mail's new text as a public reply on the ticket, its files attached to the reply."""
     body = reply_text(parsed.text) or parsed.subject
-    if parsed.attachments:
-        body += "\n\n" + _attachment_note(parsed)
+    files, note = _screen_attachments(intake, parsed)
+    if note:
+        body += "\n\n" + note
     logged_before = len(ticket.events)
     try:
         add_reply(session, ticket, user, body[:MAX_TEXT], True, ticket.version, now=now)
@@ -224,15 +227,24 @@ def _reply(session: Session, record: InboundMail, parsed: ParsedMail, ticket: Ti
         return
     events = list(ticket.events[logged_before:])
     _with_mail(events[0], record)
+    if files:
+        attach_to_event(session, intake.files, ticket, events[0], user, files)
     record.ticket = ticket
     _set(record, MailDisposition.REPLY, f"reply on {ticket.number}")
     outcome.ticket, outcome.events = ticket, events
 
 
-def _attachment_note(parsed: ParsedMail) -> str:
-    """A line naming the attachments, which stay in the original e-mail."""
-    names = ", ".join(f"{name} ({size} bytes)" for name, size in parsed.attachments[:20])
-    return f"[Attachments, kept in the original e-mail: {names}]"
+def _screen_attachments(intake: Intake, parsed: ParsedMail) -> tuple[list[CheckedFile], str]:
+    """The mail's files that become attachments (within the limits and of an accepted type), and a line
+    naming the others, which stay in the original e-mail ("" when there are none)."""
+    uploads = [Upload(attachment.name, attachment.data) for attachment in parsed.attachments]
+    if intake.files is None:
+        accepted, refused = [], [f"{u.name} ({len(u.data)} bytes)" for u in uploads]
+    else:
+        accepted, refused = screen(uploads, intake.files)
+    if not refused:
+        return accepted, ""
+    return accepted, f"[Not attached, kept in the original e-mail: {'; '.join(refused[:20])}]"
 
 
 def _new_ticket(session: Session, intake: Intake, record: InboundMail, parsed: ParsedMail, user: User | None,
@@ -242,8 +254,9 @@ def _new_ticket(session: Session, intake: Intake, record: InboundMail, parsed: P
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     subject = (parsed.subject or first_line or f"E-mail from {parsed.sender}")[:MAX_SUBJECT]
     description = text or subject
-    if parsed.attachments:
-        description += "\n\n" + _attachment_note(parsed)
+    files, note = _screen_attachments(intake, parsed)
+    if note:
+        description += "\n\n" + note
     if len(description) > MAX_TEXT:
         description = description[:MAX_TEXT - 80] + "\n\n[Cut: the whole text is in the original e-mail.]"
     try:
@@ -256,6 +269,8 @@ def _new_ticket(session: Session, intake: Intake, record: InboundMail, parsed: P
         return
     events = list(ticket.events)
     _with_mail(events[0], record)
+    if files:
+        attach_to_event(session, intake.files, ticket, events[0], requester, files)
     record.ticket = ticket
     _set(record, MailDisposition.TICKET, f"new ticket {ticket.number}" + (f" (after {follows})" if follows else ""))
     outcome.ticket, outcome.events = ticket, events

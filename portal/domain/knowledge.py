@@ -19,6 +19,7 @@ import indexer
 from indexer import detect_language
 
 from .articles import add_revision, to_document
+from .attachments import AttachmentSettings, claim_images
 from .errors import N_, Conflict, Invalid, NotAllowed
 from .numbers import parse_int
 from .models import (Article, ArticleEvent, ArticleFeedback, ArticleRevision, ArticleTicketLink, PortalEvent,
@@ -200,13 +201,17 @@ def _event(article: Article, actor: User | None, kind: str, comment: str = "", *
 
 
 def create_article(session: Session, draft: ArticleDraft, actor: User,
-                   source_ticket: Ticket | None = None) -> Article:
-    """Save a new draft article (revision 1), linked to the ticket it came from (promoting one: L2 and admins)."""
+                   source_ticket: Ticket | None = None, files: AttachmentSettings | None = None) -> Article:
+    """Save a new draft article (revision 1), linked to the ticket it came from (promoting one: L2 and admins).
+    With ``files``, the images its text places become its own (see ``attachments.claim_images``)."""
     _require(actor.is_agent and (source_ticket is None or can_publish(actor)))
     article = Article(slug=unique_slug(session, draft.title), status="draft", content_hash="")
     _apply_draft(article, draft)
-    _refresh_hash(article)
     session.add(article)
+    if files is not None:
+        session.flush()  # the article's id, which its images refer to
+        article.body = claim_images(session, files, article, actor, article.body)
+    _refresh_hash(article)
     add_revision(article, actor, "created")
     _event(article, actor, "created", ticket=source_ticket.id if source_ticket else None)
     if source_ticket is not None:
@@ -216,10 +221,13 @@ def create_article(session: Session, draft: ArticleDraft, actor: User,
 
 
 def edit_article(session: Session, article: Article, actor: User, draft: ArticleDraft, expected_version,
-                 note: str = "") -> ArticleRevision | None:
-    """Save new content as a revision; None when nothing changed."""
+                 note: str = "", files: AttachmentSettings | None = None) -> ArticleRevision | None:
+    """Save new content as a revision; None when nothing changed. With ``files``, the images its text places
+    become its own."""
     _require(can_edit(actor, article))
     _check_version(article, expected_version)
+    if files is not None:
+        draft.body = claim_images(session, files, article, actor, draft.body)
     if ArticleDraft.of(article).fields() == draft.fields():
         return None
     _apply_draft(article, draft)
@@ -228,12 +236,16 @@ def edit_article(session: Session, article: Article, actor: User, draft: Article
     return add_revision(article, actor, note)
 
 
-def append_solution(session: Session, article: Article, ticket: Ticket, actor: User, expected_version) -> None:
-    """Add a ticket's solution to an existing article as a new section (instead of a duplicate article)."""
+def append_solution(session: Session, article: Article, ticket: Ticket, actor: User, expected_version,
+                    files: AttachmentSettings | None = None) -> None:
+    """Add a ticket's solution to an existing article as a new section (instead of a duplicate article),
+    with the ticket's images it places copied to the article (given ``files``)."""
     _require(can_edit(actor, article))
     _check_version(article, expected_version)
     draft = draft_from_ticket(ticket)
     solution = draft.body.split(f"## {SECTION_TITLES[draft.lang][1]}\n\n", 1)[-1].strip()
+    if files is not None:
+        solution = claim_images(session, files, article, actor, solution)
     article.body = f"{article.body.rstrip()}\n\n## {draft.title}\n\n{solution}\n"
     _refresh_hash(article)
     _event(article, actor, "edited", "", ticket=ticket.id, appended=True)

@@ -617,3 +617,38 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class Attachment(Base):
+    """A file someone attached: to a ticket's message (the event it came with: the opening description, a
+    reply, an internal note, an e-mail), or to an article (an image placed in its Markdown). Who may read it
+    follows what it belongs to (portal/domain/attachments.py). Its bytes are stored apart (``storage``:
+    ``database``, an AttachmentBlob row, or ``directory``, a file named by its SHA-256), so listing never
+    loads them."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_events.id", ondelete="CASCADE"), index=True)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))  # found from the content, never from the name
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage: Mapped[str] = mapped_column(String(10))  # database | directory
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket | None] = relationship()
+    event: Mapped[TicketEvent | None] = relationship()
+    article: Mapped[Article | None] = relationship()
+
+
+class AttachmentBlob(Base):
+    """The bytes of an attachment stored in the database (the default store), one row per attachment."""
+
+    __tablename__ = "attachment_blobs"
+
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

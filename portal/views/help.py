@@ -12,6 +12,7 @@ from sqlalchemy import select
 from .. import throttle
 from ..db import get_session
 from ..domain import articles as article_service
+from ..domain import attachments as attachment_service
 from ..domain import events
 from ..domain import tickets as ticket_service
 from ..domain.errors import N_, Invalid, NotAllowed, NotFound
@@ -26,6 +27,7 @@ from ..notifications import notify_requester
 from ..search import SearchUnavailable, best_confidence, get_search
 from ..suggestions import MAX_SUGGESTIONS, suggestion_query
 from .api import why_it_matched
+from .attachments import settings as attachment_settings, uploads_from_request
 from ..tracking import browser_session_id
 
 bp = Blueprint("help", __name__)
@@ -83,6 +85,8 @@ def ask():
         query = suggestion_query(form.subject.data, form.description.data)
         if action == "submit":
             return _create_ticket(form, query)
+        if uploads_from_request():  # a page shown again cannot keep the files chosen in it
+            flash(_("Your files are attached when you create the ticket: choose them again then."), "info")
         checked = True
         try:
             hits = suggest(query)
@@ -100,12 +104,17 @@ def _create_ticket(form: HelpRequestForm, query: str):
     session = get_session()
     shown = _shown_articles(request.form.getlist("shown"))
     try:
+        # The files are checked first: one over a limit refuses the ticket, and the form keeps what was written.
+        files = attachment_service.check_uploads(uploads_from_request(), attachment_settings())
         ticket = ticket_service.create_ticket(
             session, current_user, form.subject.data, form.description.data, form.category.data,
             form.impact.data, form.urgency.data, current_app.extensions["mesa_sla"],
             ticket_type=form.type.data, asset_tag=form.asset_tag.data or "", lang=str(get_locale()),
             suggestions=shown)
+        attachment_service.attach_to_event(session, attachment_settings(), ticket, ticket.events[0], current_user,
+                                           files)
     except (Invalid, NotAllowed) as exc:  # NotAllowed: the address is not confirmed yet
+        session.rollback()
         flash(translated(exc), "error")
         return render_template("help/ask.html", form=form, hits=[], checked=False,
                                shown=request.form.getlist("shown")), exc.status

@@ -19,6 +19,7 @@ from ..domain.numbers import parse_id
 from ..errors import translated
 from ..i18n import CATEGORY_LABELS
 from ..search import SearchUnavailable, get_search
+from .attachments import place_chosen_images, settings as attachment_settings
 
 bp = Blueprint("kb", __name__, url_prefix="/kb")
 publisher_required = role_required(knowledge.can_publish)
@@ -102,6 +103,9 @@ def create():
     ticket_id = parse_id(request.form.get("ticket_id"))
     if ticket_id:
         ticket = ticket_service.get_ticket(session, ticket_id, current_user)
+    placed = place_chosen_images()
+    if placed is not None:
+        return placed
     try:
         draft = knowledge.read_draft(request.form)
     except Invalid as exc:
@@ -114,7 +118,8 @@ def create():
         flash(_("These articles look like the same topic. Add the solution to one of them, or save a new "
                 "article anyway."), "info")
         return render_editor(draft, ticket=ticket, duplicates=duplicates, confirm_needed=True)
-    article = knowledge.create_article(session, draft, current_user, source_ticket=ticket)
+    article = knowledge.create_article(session, draft, current_user, source_ticket=ticket,
+                                       files=attachment_settings())
     session.commit()
     flash(_("Draft saved. Submit it for review when it is ready."), "success")
     return redirect(url_for("kb.edit", slug=article.slug))
@@ -129,7 +134,8 @@ def append(slug: str):
     ticket = ticket_service.get_ticket(session, parse_id(request.form.get("ticket_id")) or 0, current_user)
     try:
         # Appending adds a section and changes nothing anyone is editing, so it applies to the current version.
-        knowledge.append_solution(session, article, ticket, current_user, article.version)
+        knowledge.append_solution(session, article, ticket, current_user, article.version,
+                                  files=attachment_settings())
         index_article(article)
     except DomainError as exc:
         session.rollback()
@@ -152,13 +158,16 @@ def edit(slug: str):
         return redirect(url_for("public.article", slug=slug))
     if request.method == "GET":
         return render_editor(knowledge.ArticleDraft.of(article), article=article)[0]
+    placed = place_chosen_images()
+    if placed is not None:
+        return placed
     raw = knowledge.unchecked_draft(request.form)
     try:
         draft = knowledge.read_draft(request.form)
         if request.form.get("action") == "preview":
             return render_editor(draft, article=article)
         revision = knowledge.edit_article(session, article, current_user, draft, request.form.get("version"),
-                                          request.form.get("note", ""))
+                                          request.form.get("note", ""), files=attachment_settings())
         if revision is not None:
             index_article(article)
         session.commit()

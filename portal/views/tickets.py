@@ -10,6 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..auth import agent_required
 from ..db import get_session
+from ..domain import attachments as attachment_service
 from ..domain import knowledge
 from ..domain import tickets as ticket_service
 from ..domain.markdown_render import render_markdown
@@ -20,6 +21,7 @@ from ..errors import translated
 from ..background import request_delivery
 from ..notifications import notify_requester
 from ..search import SearchUnavailable, get_search
+from .attachments import settings as attachment_settings, uploads_from_request
 
 bp = Blueprint("tickets", __name__)
 
@@ -49,6 +51,7 @@ def render_ticket(ticket: Ticket, status: int = 200, draft: dict | None = None):
         "sla": ticket_service.sla_state(ticket, utcnow()),
         "draft": draft or {},
         "render_markdown": render_markdown,
+        "attachments": attachment_service.of_ticket(get_session(), ticket, current_user),
     }
     if agent_view:
         canned = session_canned()
@@ -120,7 +123,9 @@ def reply(ticket_id: int):
             canned = session.get(CannedReply, canned_id) if canned_id else None
             body = fill_placeholders(canned.body, ticket, current_user) if canned else ""
         public = not current_user.is_agent or request.form.get("visibility", "public") == "public"
+        files = attachment_service.check_uploads(uploads_from_request(), attachment_settings())
         event = ticket_service.add_reply(session, ticket, current_user, body, public, request.form.get("version"))
+        attachment_service.attach_to_event(session, attachment_settings(), ticket, event, current_user, files)
         if current_user.is_agent and public:
             knowledge.cite_articles(session, ticket, body)
         return event
