@@ -22,9 +22,9 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .demo_scenarios import AGENTS, CUSTOMERS, FIRST_REPLIES, PROBLEMS, SURVEY_COMMENTS, Problem
-from .domain.models import (ArticleFeedback, ArticleTicketLink, Article, InboundMail, OutboxMessage, PortalEvent,
-                            Role, SurveyResponse, Team, Ticket, TicketEvent, TicketStatus, TicketSuggestion,
-                            TicketType, TimeEntry, User, utcnow)
+from .domain.models import (Article, ArticleFeedback, ArticleTicketLink, Attachment, AttachmentBlob, InboundMail,
+                            OutboxMessage, PortalEvent, Role, SurveyResponse, Team, Ticket, TicketEvent, TicketStatus,
+                            TicketSuggestion, TicketType, TimeEntry, User, utcnow)
 from .domain.sla import SlaPolicy, priority_for
 
 DEMO_DOMAIN = "demo.mesa.invalid"
@@ -331,6 +331,10 @@ def remove(session: Session) -> DemoCounts:
     ticket_ids = list(session.scalars(select(Ticket.id).where(Ticket.requester_id.in_(people))))
     for start in range(0, len(ticket_ids), 500):  # bounded IN lists
         chunk = ticket_ids[start:start + 500]
+        # Files a real agent may have attached to a demo ticket while trying the desk.
+        files = select(Attachment.id).where(Attachment.ticket_id.in_(chunk)).scalar_subquery()
+        session.execute(delete(AttachmentBlob).where(AttachmentBlob.attachment_id.in_(files)))
+        session.execute(delete(Attachment).where(Attachment.ticket_id.in_(chunk)))
         for model in (TicketEvent, TicketSuggestion, TimeEntry, SurveyResponse, ArticleTicketLink):
             session.execute(delete(model).where(model.ticket_id.in_(chunk)))
         session.execute(delete(PortalEvent).where(PortalEvent.ticket_id.in_(chunk)))

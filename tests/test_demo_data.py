@@ -191,3 +191,21 @@ def test_the_desk_and_the_reports_say_the_data_is_demo(seeded_app, client, auth)
     for page in ("/reports/", "/desk/"):
         html = client.get(page).text
         assert 'id="demo-notice"' in html and demo_data.DEMO_DOMAIN in html, page
+
+
+def test_remove_takes_files_attached_to_demo_tickets_too(db):
+    from portal.domain.models import Attachment, AttachmentBlob
+
+    seed(db, days=5)
+    db.commit()
+    demo_ticket = db.scalar(select(Ticket).limit(1))
+    attachment = Attachment(ticket_id=demo_ticket.id, filename="shot.png", content_type="image/png", size=3,
+                            sha256="0" * 64, storage="database")
+    db.add(attachment)
+    db.flush()
+    db.add(AttachmentBlob(attachment_id=attachment.id, data=b"png"))
+    db.commit()
+    demo_data.remove(db)
+    db.commit()
+    assert db.scalar(select(func.count()).select_from(Attachment)) == 0
+    assert db.scalar(select(func.count()).select_from(AttachmentBlob)) == 0
