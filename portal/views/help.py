@@ -105,12 +105,13 @@ def ask():
 def _create_ticket(form: HelpRequestForm, query: str):
     session = get_session()
     shown = _shown_articles(request.form.getlist("shown"))
+    opened = events.opened_articles(session, browser_session_id(), current_user.id, [slug for slug, _title in shown])
     try:
         ticket = ticket_service.create_ticket(
             session, current_user, form.subject.data, form.description.data, form.category.data,
             form.impact.data, form.urgency.data, current_app.extensions["mesa_sla"],
             ticket_type=form.type.data, asset_tag=form.asset_tag.data or "", lang=str(get_locale()),
-            suggestions=shown)
+            suggestions=shown, opened=opened)
     except (Invalid, NotAllowed) as exc:  # NotAllowed: the address is not confirmed yet
         flash(translated(exc), "error")
         return render_template("help/ask.html", form=form, hits=[], checked=False,
