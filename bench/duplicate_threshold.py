@@ -1,4 +1,4 @@
-"""Where to set MESA_DUPLICATE_THRESHOLD: the similarity of known duplicates against that of non-duplicates.
+"""Where to set MESA_DUPLICATE_THRESHOLD: the scores of known duplicates against those of non-duplicates.
 
     .venv/bin/python bench/duplicate_threshold.py [--ranking hybrid+e5] [--signal confidence|semantic]
 
@@ -6,16 +6,17 @@ The editor warns that a new article may duplicate a published one when its score
 articles ``Search.similar`` lists for the draft's title and text, the call the editor makes) reaches the
 threshold. Two scores can be measured (``--signal``): the article's ``confidence`` (the fitted probability
 that it answers the text; what Mesa compares) and its ``semantic`` similarity (the cosine of the ranking's
-first dense model; what Mesa compared before, and still does on an index without a calibration). Measured on the starter KB (48 articles, the
-drafts not indexed) with the starter question set (bench/starter/queries.jsonl), each question written as
-the draft that promoting its ticket would make (title = subject, body = "## Problem" + description):
+first dense model; what Mesa compared before, and still does on an index without a calibration). Measured on
+the starter KB (48 articles, the drafts not indexed) with the starter question set
+(bench/starter/queries.jsonl), each question written as the draft that promoting its ticket would make (title
+= subject, body = "## Problem" + description):
 
-- **known duplicates**: the 40 ``long`` questions (tickets from the ask-for-help form) whose answer is a
-  published article: a draft made from that ticket duplicates the article that answers it; the score is
-  the best similarity of an answering article among the draft's similar articles (0 when none is listed);
-- **non-duplicates**: for the same drafts, the best similarity of an article that does *not* answer them
+- **known duplicates**: the ``long`` questions (tickets from the ask-for-help form; 38 of the 40) whose answer
+  is a published article: a draft made from that ticket duplicates the article that answers it; the score is
+  the best score of an answering article among the draft's similar articles (0 when none is listed);
+- **non-duplicates**: for the same drafts, the best score of an article that does *not* answer them
   (the article a wrong warning would name), and for the ``none`` questions (topics the KB does not cover)
-  the best similarity of any article.
+  the best score of any article.
 
 It prints both distributions, precision / recall / F1 of "warn" at every threshold from 0.30 to 0.95, and
 the threshold of the best F1 (ties: the higher threshold, fewer false alarms).

@@ -50,7 +50,8 @@ def add_canned(app):
     with app.app_context():
         get_session().add_all([
             CannedReply(title="Need more information", body="Hello {requester_name},\n\nWhen did it start?"),
-            CannedReply(title="Necesitamos más información", body="Hola {requester_name}:\n\n¿Desde cuándo ocurre?"),
+            CannedReply(title="Necesitamos más información",
+                        body="Hola {requester_name}:\n\n¿Desde cuándo ocurre?"),
         ])
         get_session().commit()
 
@@ -263,7 +264,8 @@ def test_promotion_drafts_the_resolution_and_the_replies_with_steps_only(seeded_
                      ["Hello Customer,\n\nWe need more information: when did it start? A screenshot helps."
                       "\n\nThank you,\nAgent L2",
                       f"Hi,\n\n{STEPS}\n\nRegards,\nAgent L2"],
-                     "The profile was damaged; see[Connect from home](http://127.0.0.1:5000/articles/vpn-connect-from-home)"
+                     "The profile was damaged; see"
+                     "[Connect from home](http://127.0.0.1:5000/articles/vpn-connect-from-home)"
                      "for the settings.\n\n-- \nAgent L2\nService desk, ext. 4411")
     solution = draft.body.split("## Solution\n\n", 1)[1]
     assert "more information" not in draft.body and "screenshot" not in draft.body

@@ -24,8 +24,8 @@ from .numbers import parse_int
 from .models import (Article, ArticleEvent, ArticleFeedback, ArticleRevision, ArticleTicketLink, PortalEvent,
                      Role, Ticket, TicketStatus, User, utcnow)
 from .privacy import person_names, scrub_text
-from .promotion_text import (carries_steps, drop_contact_requests, drop_introduction, localise_placeholders, reader_voice,
-                             strip_conversation, unglue_links)
+from .promotion_text import (carries_steps, drop_contact_requests, drop_introduction, localise_placeholders,
+                             reader_voice, strip_conversation, unglue_links)
 
 EDITABLE_BY_L1 = ("draft", "review")
 MAX_BODY = 100_000
@@ -98,8 +98,8 @@ def draft_from_ticket(ticket: Ticket) -> ArticleDraft:
     agents' public replies that carry steps (see ``promotion_text``).
 
     The Problem is the description without greeting, introduction, requests to be called and signature, its
-    first person turned to the reader's ("I cannot" -> "You cannot"); conversational replies ("we need more information") stay
-    out; links are not glued to words. Customer details (names, e-mails, phone numbers, the requester's asset
+    first person turned to the reader's ("I cannot" -> "You cannot"); conversational replies ("we need more
+    information") stay out; links are not glued to words. Customer details (names, e-mails, phone numbers, the requester's asset
     tags) are removed, their placeholders in the article's language.
     """
     if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED) or not ticket.solution.strip():

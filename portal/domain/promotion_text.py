@@ -134,8 +134,8 @@ SPANISH_INDIRECT_VERBS = {
     "abre", "abren", "redirige", "muestra", "muestran", "envían", "envió", "mandan", "mandó", "bloquea",
     "bloqueó", "cuesta", "interesa", "gustaría", "han", "ha", "había", "habían", "piden",
 }
-SPANISH_NOT_PRETERITE = {"aquí", "allí", "así", "ahí", "esquí", "maniquí", "colibrí", "jabalí", "porqué", "café",
-                         "bebé", "puré", "chalé", "canapé", "comité", "usted"}
+SPANISH_NOT_PRETERITE = {"aquí", "allí", "así", "ahí", "esquí", "maniquí", "colibrí", "jabalí", "porqué",
+                         "café", "bebé", "puré", "chalé", "canapé", "comité", "usted"}
 
 
 def reader_voice(text: str, lang: str) -> str:

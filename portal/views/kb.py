@@ -289,7 +289,8 @@ def duplicates():
     exclude = request.form.get("slug") or None
     ticket_id = parse_id(request.form.get("ticket_id"))
     ticket = ticket_service.get_ticket(get_session(), ticket_id, current_user) if ticket_id else None
-    hits = possible_duplicates(knowledge.ArticleDraft(title=title, body=body), exclude) if (title + body).strip() else []
+    draft = knowledge.ArticleDraft(title=title, body=body)
+    hits = possible_duplicates(draft, exclude) if (title + body).strip() else []
     return jsonify(threshold=current_app.config["MESA_DUPLICATE_THRESHOLD"], duplicates=[{
         "slug": hit.slug, "title": hit.title, "lang": hit.lang, "url": url_for("public.article", slug=hit.slug),
         "score": hit.score} for hit in hits],
