@@ -108,8 +108,9 @@ SETTINGS: tuple[Setting, ...] = (
             float),
     Setting("AUTO_CLOSE_DAYS", 7, "Resolved tickets the customer has not reopened are closed after this many days.",
             int),
-    Setting("DUPLICATE_THRESHOLD", 0.55,
-            "Similarity score from which an existing article is shown as a possible duplicate of a new one.", float),
+    Setting("DUPLICATE_THRESHOLD", 0.45,
+            "Confidence (0-1) that an existing article answers a draft's text from which the editor shows it "
+            "as a possible duplicate (chosen on data: bench/duplicate_threshold.py).", float),
     Setting("PORTAL_URL", "http://127.0.0.1:5000", "The portal's public address, for links in e-mails."),
     Setting("SMTP_HOST", "",
             "SMTP server for e-mail notifications. Empty: notifications are only written to the outbox "

@@ -25,10 +25,20 @@ CATEGORY_LABELS = {
 }
 
 
+# A ticket's status as the requester reads it (their own words: nothing about levels or escalation)...
 STATUS_LABELS = {
     "new": _l("New"),
-    "open": _l("Open"),
+    "open": _l("In progress"),
     "pending_customer": _l("Waiting for your answer"),
+    "escalated": _l("In progress"),
+    "resolved": _l("Resolved"),
+    "closed": _l("Closed"),
+}
+# ...and as agents work it.
+AGENT_STATUS_LABELS = {
+    "new": _l("New"),
+    "open": _l("Open"),
+    "pending_customer": _l("Waiting for the customer"),
     "escalated": _l("Escalated"),
     "resolved": _l("Resolved"),
     "closed": _l("Closed"),
@@ -63,10 +73,19 @@ def article_event_label(kind: str) -> str:
     return str(ARTICLE_EVENT_LABELS.get(kind, kind))
 
 
-def status_label(status) -> str:
-    """A ticket status in the UI language."""
+def status_label(status, for_agent: bool = False) -> str:
+    """A ticket status in the UI language: as the requester reads it (the default: e-mails go to them), or
+    ``for_agent`` as agents work it."""
     value = getattr(status, "value", status)
-    return str(STATUS_LABELS.get(value, value))
+    return str((AGENT_STATUS_LABELS if for_agent else STATUS_LABELS).get(value, value))
+
+
+def viewer_status_label(status) -> str:
+    """A ticket status as the signed-in viewer reads it: agents see the agents' names, everyone else the
+    requester's (templates call this one as ``status_label``)."""
+    from flask_login import current_user
+
+    return status_label(status, for_agent=bool(getattr(current_user, "is_agent", False)))
 
 
 def outbox_status_label(status) -> str:
@@ -105,7 +124,7 @@ def init_app(app: Flask) -> None:
     """Set up Flask-Babel and the template helpers for languages and categories."""
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals.update(category_label=category_label, language_names=LANGUAGE_NAMES,
-                                 status_label=status_label, type_labels=TYPE_LABELS,
+                                 status_label=viewer_status_label, type_labels=TYPE_LABELS,
                                  priority_labels=PRIORITY_LABELS, impact_labels=IMPACT_LABELS,
                                  urgency_labels=URGENCY_LABELS, category_labels=CATEGORY_LABELS,
                                  article_state_label=article_state_label, article_event_label=article_event_label,

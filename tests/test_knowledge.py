@@ -42,10 +42,12 @@ def test_draft_from_ticket_removes_the_customers_details(db):
     assert draft.title == "GlobalProtect keeps asking for the portal address"
     assert draft.lang == "en" and draft.category == "vpn"
     assert "## Problem" in draft.body and "## Solution" in draft.body
-    assert "Delete the GlobalProtect profile" in draft.body and "screenshot" in draft.body
+    assert "Delete the GlobalProtect profile" in draft.body
+    assert "screenshot" not in draft.body  # a request for information is conversation, not a step
     for personal in ("customer@example.com", "612 345 678", "LT-7781", "Customer"):
         assert personal not in draft.body, personal
-    assert "[e-mail]" in draft.body and "[phone]" in draft.body and "[asset tag]" in draft.body
+    assert "[asset tag]" in draft.body
+    assert "[e-mail]" not in draft.body and "[phone]" not in draft.body  # the introduction is dropped whole
 
 
 @pytest.mark.parametrize("phone", [
@@ -76,7 +78,7 @@ def test_a_promoted_draft_keeps_the_technical_details_and_loses_the_phone_number
     body = knowledge.draft_from_ticket(ticket).body
     for kept in ("2024-03-15 10:30", "10.0.19045.3803", "192.168.10.25", "31.0.101.4502", "192.168.10.1"):
         assert kept in body, kept
-    assert "Call me at [phone]." in body and "555" not in body
+    assert "555" not in body and "Call me" not in body  # a request to be called is not for the article
 
 
 def test_spanish_tickets_make_spanish_drafts(db):
@@ -163,7 +165,8 @@ def test_appending_a_solution_to_an_existing_article(db):
     revisions = len(article.revisions)
     knowledge.append_solution(db, article, ticket, l2, article.version)
     db.commit()
-    assert article.body.rstrip().endswith("Please send a screenshot of the error.")
+    assert article.body.rstrip().endswith("Delete the GlobalProtect profile and sign in again.")
+    assert "Please send a screenshot" not in article.body  # a request for information is not a step
     assert "## GlobalProtect keeps asking for the portal address" in article.body
     assert len(article.revisions) == revisions + 1
     assert knowledge.articles_from_ticket(db, ticket) == [article]
@@ -263,6 +266,9 @@ def test_the_whole_loop_from_ticket_to_a_suggestion_for_the_next_customer(seeded
     draft = editor_form(editor.text)
     assert "HEIC" in draft["body"] and (draft["lang"], draft["category"]) == ("en", "software")
     assert "612 345 678" not in draft["body"] and "Customer" not in draft["body"]
+    # The fake embedder's confidence is no measure of topics: on this long draft it reaches about 0.47 for a VPN
+    # article, where the default ranking (for which MESA_DUPLICATE_THRESHOLD 0.45 was fitted) gives 0.02.
+    seeded_app.config["MESA_DUPLICATE_THRESHOLD"] = 0.6
     saved = l2.post("/kb/new", headers=EN, data={**draft, "action": "save"})
     assert saved.status_code == 302, "a new topic needs no duplicate check"
     slug = saved.headers["Location"].split("/kb/articles/")[1].split("/")[0]
@@ -377,7 +383,7 @@ def test_possible_duplicates_are_shown_before_saving(seeded_app):
         "category": "printers", "visibility": "public", "tags": "", "action": "save"})
     assert response.status_code == 200
     assert "Possible duplicates" in response.text and "/articles/print-queue-stuck" in response.text
-    assert "similarity" in response.text and "Save as a new article anyway" in response.text
+    assert "likely the same topic" in response.text and "Save as a new article anyway" in response.text
     with seeded_app.app_context():
         assert get_session().scalar(select(Article).where(Article.title == title, Article.slug != "print-queue-stuck")) is None
 

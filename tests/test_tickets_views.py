@@ -411,6 +411,7 @@ ROUTES = [
     ("POST", "/kb/new", {**ARTICLE, "title": "Reset a badge reader", "confirm_new": "1", "ticket_id": "{resolved}"},
      PUBLISHER_CHANGES),
     ("POST", "/kb/preview", {"body": "## Hi"}, AGENTS),
+    ("POST", "/kb/duplicates", {"title": "VPN", "body": "It drops.", "ticket_id": "{resolved}"}, AGENTS),
     ("GET", "/kb/from-ticket/{resolved}", {}, (302, 403, 403, 200, 200)),
     ("POST", f"/kb/articles/{PUBLISHED}/append", {"ticket_id": "{resolved}"}, PUBLISHER_CHANGES),
     ("GET", f"/kb/articles/{DRAFT}/edit", {}, AGENTS),

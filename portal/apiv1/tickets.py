@@ -69,6 +69,12 @@ def apply_change(ticket_id: int, change) -> dict:
     return ticket_detail(ticket)
 
 
+def api_queue_status(value: str | None) -> str:
+    """The queue's status filter from the API's ``status``: there "open" (the default) means every open
+    status, as documented, so it is the queue's ALL_OPEN."""
+    return ticket_service.ALL_OPEN if value in (None, "", "open") else value
+
+
 @bp.get("")
 @login_required
 @bp.arguments(TicketListArgs, location="query")
@@ -82,7 +88,7 @@ def list_tickets(args):
     else:
         tickets = ticket_service.queue(session, current_user, ticket_service.QueueFilters(
             mine=args.get("mine", False), unassigned=args.get("unassigned", False), level=args.get("level"),
-            status=args.get("status") or "open", priority=args.get("priority"), category=args.get("category"),
+            status=api_queue_status(args.get("status")), priority=args.get("priority"), category=args.get("category"),
             breached=args.get("breached", False), sort=args.get("sort") or "due"))
     now = utcnow()
     return {"tickets": [ticket_summary(t, now) for t in tickets]}

@@ -25,6 +25,8 @@ BURST_SECONDS = 30
 SOLVED_ONCE_DAYS = 30
 # Opening the same article again (a reload, back and forth) within this time is one opening.
 OPENED_ONCE_MINUTES = 30
+# An article the person opened this long before creating a ticket counts as read for that ticket.
+READ_BEFORE_TICKET_HOURS = 24
 
 
 def record_event(session: Session, kind: str, session_id: str, user_id: int | None = None, query: str = "",
@@ -56,6 +58,17 @@ def recorded_since(session: Session, kind: str, session_id: str, user_id: int | 
     return session.scalar(select(PortalEvent.id).where(
         PortalEvent.kind == kind, _person(user_id, session_id), PortalEvent.article_slug == article_slug,
         PortalEvent.created_at >= since).limit(1)) is not None
+
+
+def opened_articles(session: Session, session_id: str, user_id: int | None, slugs: list[str],
+                    now: datetime | None = None) -> set[str]:
+    """The slugs among ``slugs`` this person opened in the last ``READ_BEFORE_TICKET_HOURS`` hours."""
+    if not slugs:
+        return set()
+    since = (now or utcnow()) - timedelta(hours=READ_BEFORE_TICKET_HOURS)
+    return set(session.scalars(select(PortalEvent.article_slug).where(
+        PortalEvent.kind == "article_opened", _person(user_id, session_id), PortalEvent.article_slug.in_(slugs),
+        PortalEvent.created_at >= since)))
 
 
 def record_once(session: Session, kind: str, session_id: str, user_id: int | None, article_slug: str,

@@ -25,6 +25,8 @@ from .numbers import parse_int
 from .models import (Article, ArticleEvent, ArticleFeedback, ArticleRevision, ArticleTicketLink, PortalEvent,
                      Role, Ticket, TicketStatus, User, utcnow)
 from .privacy import person_names, scrub_text
+from .promotion_text import (carries_steps, drop_contact_requests, drop_introduction, localise_placeholders,
+                             reader_voice, strip_conversation, unglue_links)
 
 EDITABLE_BY_L1 = ("draft", "review")
 MAX_BODY = 100_000
@@ -49,10 +51,11 @@ def unique_slug(session: Session, title: str) -> str:
     return slug
 
 
-def scrub_personal_data(text: str, ticket: Ticket) -> str:
-    """Remove the requester's name, e-mail addresses, phone numbers and the requester's asset tags."""
+def scrub_personal_data(text: str, ticket: Ticket, lang: str = "en") -> str:
+    """Remove the requester's name, e-mail addresses, phone numbers and the requester's asset tags; the
+    placeholders left ("[phone]") are named in ``lang``, the article's language ("[teléfono]")."""
     tags = {ticket.asset_tag} | {t.asset_tag for t in _requester_tickets(ticket)}
-    return scrub_text(text, person_names(ticket.requester), tags)
+    return localise_placeholders(scrub_text(text, person_names(ticket.requester), tags), lang)
 
 
 def _requester_tickets(ticket: Ticket) -> list[Ticket]:
@@ -92,21 +95,34 @@ SECTION_TITLES = {"es": ("Problema", "Solución"), "en": ("Problem", "Solution")
 
 
 def draft_from_ticket(ticket: Ticket) -> ArticleDraft:
-    """A Markdown draft from a resolved ticket: its problem, its solution and the agents' public replies.
+    """A Markdown draft from a resolved ticket: the problem in the reader's words, the resolution and the
+    agents' public replies that carry steps (see ``promotion_text``).
 
-    Customer details (names, e-mails, phone numbers, the requester's asset tags) are removed.
+    The Problem is the description without greeting, introduction, requests to be called and signature, its
+    first person turned to the reader's ("I cannot" -> "You cannot"); conversational replies ("we need more
+    information") stay out; links are not glued to words. Customer details (names, e-mails, phone numbers, the requester's asset
+    tags) are removed, their placeholders in the article's language.
     """
     if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED) or not ticket.solution.strip():
         raise Invalid(N_("Only a resolved ticket with a solution can become an article."))
     lang = detect_language(f"{ticket.subject} {ticket.description} {ticket.solution}")
     problem_title, solution_title = SECTION_TITLES[lang]
-    replies = [e.body.strip() for e in ticket.events
-               if e.kind == "reply" and e.public and e.actor is not None and e.actor.is_agent and e.body.strip()]
-    solution_parts = [ticket.solution.strip()] + [r for r in replies if r not in ticket.solution]
-    body = (f"## {problem_title}\n\n{scrub_personal_data(ticket.description.strip(), ticket)}\n\n"
-            f"## {solution_title}\n\n" + "\n\n".join(scrub_personal_data(p, ticket) for p in solution_parts) + "\n")
+    agent_names = {name for e in ticket.events if e.actor is not None and e.actor.is_agent
+                   for name in (e.actor.name, *e.actor.name.split())}
+    problem = drop_contact_requests(drop_introduction(scrub_personal_data(
+        strip_conversation(ticket.description, person_names(ticket.requester)), ticket)))
+    problem = reader_voice(localise_placeholders(problem, lang), lang)
+    replies = [e.body for e in ticket.events
+               if e.kind == "reply" and e.public and e.actor is not None and e.actor.is_agent and carries_steps(e.body)]
+    parts = []
+    for text in [ticket.solution, *replies]:
+        cleaned = unglue_links(strip_conversation(text, agent_names))
+        if cleaned and not any(cleaned in kept for kept in parts):
+            parts.append(cleaned)
+    body = (f"## {problem_title}\n\n{problem}\n\n"
+            f"## {solution_title}\n\n" + "\n\n".join(scrub_personal_data(p, ticket, lang) for p in parts) + "\n")
     tags = [ticket.category] if ticket.category and ticket.category != "general" else []
-    return ArticleDraft(title=scrub_personal_data(ticket.subject.strip(), ticket), body=body, lang=lang,
+    return ArticleDraft(title=scrub_personal_data(ticket.subject.strip(), ticket, lang), body=body, lang=lang,
                         category=ticket.category or "general", tags=tags)
 
 

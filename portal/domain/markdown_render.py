@@ -48,15 +48,23 @@ class RenderBudgetExceeded(Exception):
     """The text costs more to render than its budget."""
 
 
-def render_markdown(text: str | None) -> str:
+def render_markdown(text: str | None, breaks: bool = False) -> str:
     """The text's Markdown as sanitised HTML; plain text (escaped) when it is too costly, too deep or
-    cannot be rendered. Never raises."""
+    cannot be rendered. Never raises. ``breaks``: a single line break is kept as a line break (messages
+    people type: ticket descriptions, replies, notes, solutions), not joined into the paragraph as
+    CommonMark does (articles)."""
     text = text or ""
-    html = _CACHE.get(text)
+    html = _CACHE.get(text, breaks)
     if html is None:
-        html, _outcome = render_with_outcome(text)
-        _CACHE.put(text, html)
+        html, _outcome = render_with_outcome(text, breaks)
+        _CACHE.put(text, html, breaks)
     return html
+
+
+def render_message(text: str | None) -> str:
+    """A message someone typed (ticket description, reply, note, solution) as sanitised HTML: Markdown,
+    with its single line breaks kept."""
+    return render_markdown(text, breaks=True)
 
 
 def budget_seconds(text: str) -> float:
@@ -101,11 +109,11 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     return value
 
 
-def render_with_outcome(text: str) -> tuple[str, str]:
+def render_with_outcome(text: str, breaks: bool = False) -> tuple[str, str]:
     """(sanitised HTML, outcome), uncached. The outcome says how the text is shown: "markdown", or as plain
     text because it was "over budget", "too deep" or met an "error" of the parser."""
     try:
-        html = _render(text)
+        html = _render(text, breaks)
         if html is None:
             outcome = "too deep"
             html = plain_text_html(text)
@@ -120,10 +128,10 @@ def render_with_outcome(text: str) -> tuple[str, str]:
     return sanitise(html), outcome
 
 
-def _render(text: str) -> str | None:
+def _render(text: str, breaks: bool = False) -> str | None:
     """markdown-it's HTML for the text within its CPU budget (RenderBudgetExceeded otherwise); None when the
     text nests deeper than MAX_NESTING (markdown-it would drop what lies deeper)."""
-    parser = _parser()
+    parser = _parser(breaks)
     env = {"mesa_budget": _Budget(time.thread_time() + budget_seconds(text))}
     tokens = parser.parse(text, env)
     if any(token.level >= MAX_NESTING - 1 for token in tokens):
@@ -161,11 +169,13 @@ def _block_budget(state, start_line: int, end_line: int, silent: bool) -> bool:
 
 
 @cache
-def _parser():
-    """The one CommonMark parser: no raw HTML, tables, strikethrough, the nesting limit, the budget."""
+def _parser(breaks: bool = False):
+    """The CommonMark parser: no raw HTML, tables, strikethrough, the nesting limit, the budget; with
+    ``breaks``, single line breaks become ``<br>``."""
     from markdown_it import MarkdownIt  # imported on first use: nothing heavy at import time
 
-    parser = MarkdownIt("commonmark", {"html": False, "maxNesting": MAX_NESTING, "xhtmlOut": False})
+    parser = MarkdownIt("commonmark", {"html": False, "maxNesting": MAX_NESTING, "xhtmlOut": False,
+                                       "breaks": breaks})
     parser.enable(["table", "strikethrough"])
     parser.inline.ruler.before("text", "mesa_budget", _inline_budget)
     parser.block.ruler.before("table", "mesa_budget", _block_budget)
@@ -203,34 +213,36 @@ def _images_as_links(children: list) -> list:
 
 
 class _RenderCache:
-    """Rendered HTML by text, least recently used first out, at most ``CACHE_MAX_CHARS`` in all."""
+    """Rendered HTML by (text, breaks), least recently used first out, at most ``CACHE_MAX_CHARS`` in all."""
 
     def __init__(self, max_chars: int):
-        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, bool], str] = OrderedDict()
         self._chars = 0
         self._max_chars = max_chars
         self._lock = threading.Lock()
 
-    def get(self, text: str) -> str | None:
-        """The HTML rendered for this text, if kept."""
+    def get(self, text: str, breaks: bool = False) -> str | None:
+        """The HTML rendered for this text (with or without kept line breaks), if kept."""
+        key = (text, breaks)
         with self._lock:
-            html = self._entries.get(text)
+            html = self._entries.get(key)
             if html is not None:
-                self._entries.move_to_end(text)
+                self._entries.move_to_end(key)
             return html
 
-    def put(self, text: str, html: str) -> None:
+    def put(self, text: str, html: str, breaks: bool = False) -> None:
         """Keep the HTML of a text, dropping the least recently used to stay within the size."""
         size = len(text) + len(html)
         if size > self._max_chars:
             return
+        key = (text, breaks)
         with self._lock:
-            if text in self._entries:
+            if key in self._entries:
                 return
-            self._entries[text] = html
+            self._entries[key] = html
             self._chars += size
             while self._chars > self._max_chars:
-                old_text, old_html = self._entries.popitem(last=False)
+                (old_text, _breaks), old_html = self._entries.popitem(last=False)
                 self._chars -= len(old_text) + len(old_html)
 
     def clear(self) -> None:

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary,
-                        String, Text, UniqueConstraint, func)
+                        String, Text, UniqueConstraint, false, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -293,6 +293,8 @@ class TicketSuggestion(Base):
     article_slug: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300))
     rank: Mapped[int] = mapped_column(Integer, default=0)
+    # Whether the customer opened the article (read it) before creating the ticket, or was only shown it.
+    opened: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     ticket: Mapped[Ticket] = relationship(back_populates="suggestions")
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
-from .models import Article, ArticleFeedback, PortalEvent, SurveyResponse, Ticket, utcnow
+from .models import OPEN_STATUSES, Article, ArticleFeedback, PortalEvent, SurveyResponse, Ticket, utcnow
 from .tickets import breached_clause
 
 FUNNEL_STEPS = ("search", "suggestion_shown", "article_opened", "solved", "ticket_created")
@@ -32,7 +32,9 @@ class Report:
     unhelpful_articles: list[tuple[Article, int, int]] = field(default_factory=list)
     tickets_created: int = 0
     tickets_resolved: int = 0
-    response_met: float | None = None
+    response_met: float | None = None  # of the tickets created in the period whose first response is decided
+    response_counted: int = 0  # answered, or past the target without an answer (missed)
+    response_pending: int = 0  # open, unanswered and still within the target: not counted yet
     resolution_met: float | None = None
     open_breached: int = 0
     csat_average: float | None = None
@@ -42,6 +44,25 @@ class Report:
 
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def first_response_compliance(session: Session, since: datetime, until: datetime) -> tuple[int, int, int]:
+    """(met, counted, pending) over every ticket created in the period, whatever its state now: a ticket
+    answered by its target is met; one answered late, or unanswered past its target, is missed; one
+    unanswered and still within its target is pending and not counted yet (nor is a ticket closed without
+    any response before its target passed)."""
+    rows = session.execute(select(Ticket.first_response_at, Ticket.response_due_at, Ticket.status).where(
+        Ticket.created_at >= since, Ticket.created_at <= until))
+    met = counted = pending = 0
+    for responded_at, due_at, status in rows:
+        if responded_at is not None:
+            counted += 1
+            met += responded_at <= due_at
+        elif due_at < until:
+            counted += 1  # missed: the target passed without a response
+        elif status in OPEN_STATUSES:
+            pending += 1
+    return met, counted, pending
 
 
 def build_report(session: Session, days: int = 30, now: datetime | None = None, limit: int = 10) -> Report:
@@ -97,7 +118,8 @@ def build_report(session: Session, days: int = 30, now: datetime | None = None, 
                                            Ticket.resolution_due_at)
                                     .where(Ticket.resolved_at >= since, Ticket.resolved_at <= until)))
     report.tickets_resolved = len(resolved)
-    report.response_met = _share(sum(1 for r in resolved if r[0] is not None and r[0] <= r[1]), len(resolved))
+    met, report.response_counted, report.response_pending = first_response_compliance(session, since, until)
+    report.response_met = _share(met, report.response_counted)
     report.resolution_met = _share(sum(1 for r in resolved if r[2] <= r[3]), len(resolved))
     report.open_breached = session.scalar(select(func.count()).select_from(Ticket).where(breached_clause(until))) or 0
 

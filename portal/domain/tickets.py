@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Iterable
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -120,11 +121,12 @@ def least_loaded_agent(session: Session, level: int, team: Team | None) -> User 
 def create_ticket(session: Session, requester: User, subject: str, description: str, category: str,
                   impact, urgency, policy: SlaPolicy, ticket_type: str = TicketType.INCIDENT.value,
                   asset_tag: str = "", lang: str = "es", suggestions: list[tuple[str, str]] = (),
-                  now: datetime | None = None, by_email: bool = False) -> Ticket:
+                  now: datetime | None = None, by_email: bool = False, opened: Iterable[str] = ()) -> Ticket:
     """Open a ticket: priority from impact x urgency, SLA due times, automatic assignment at L1.
 
     ``suggestions`` are the (slug, title) pairs of the articles the portal showed before, kept on the
-    ticket so the agent sees what the customer already tried. A customer must have confirmed their address,
+    ticket so the agent sees what the customer already tried; ``opened`` the slugs among them the customer
+    opened (read) rather than only saw listed. A customer must have confirmed their address,
     except for a ticket that came ``by_email`` from that address (as every mail help desk takes them; its
     replies go back to the same address).
     """
@@ -151,7 +153,8 @@ def create_ticket(session: Session, requester: User, subject: str, description: 
     session.add(ticket)
     _log(ticket, requester, "created", True, priority=priority, type=kind.value, category=ticket.category)
     for rank, (slug, title) in enumerate(dict(suggestions).items()):
-        ticket.suggestions.append(TicketSuggestion(article_slug=slug, title=title[:300], rank=rank))
+        ticket.suggestions.append(TicketSuggestion(article_slug=slug, title=title[:300], rank=rank,
+                                                   opened=slug in opened))
     ticket.team = team_for_category(session, ticket.category)
     session.flush()
     agent = least_loaded_agent(session, 1, ticket.team)
@@ -453,7 +456,7 @@ class QueueFilters:
     mine: bool = False
     unassigned: bool = False
     level: int | None = None
-    status: str | None = None  # a TicketStatus value, or "open" for every open status
+    status: str | None = None  # a TicketStatus value, ALL_OPEN (the default) or ANY_STATUS
     priority: int | None = None
     category: str | None = None
     breached: bool = False
@@ -461,6 +464,8 @@ class QueueFilters:
 
 
 SORTS = ("due", "priority", "created", "updated")
+ALL_OPEN = "all_open"  # every status of OPEN_STATUSES (new, open, waiting for the customer, escalated)
+ANY_STATUS = "all"
 
 
 def sla_state(ticket: Ticket, now: datetime) -> dict:
@@ -490,9 +495,9 @@ def queue(session: Session, agent: User, filters: QueueFilters, now: datetime | 
     _require_agent(agent)
     now = now or utcnow()
     query = select(Ticket)
-    if filters.status == "open" or filters.status is None:
+    if filters.status in (ALL_OPEN, None):
         query = query.where(Ticket.status.in_(OPEN_STATUSES))
-    elif filters.status != "all":
+    elif filters.status != ANY_STATUS:
         query = query.where(Ticket.status == TicketStatus(filters.status))
     if filters.mine:
         query = query.where(Ticket.assignee_id == agent.id)

@@ -22,9 +22,9 @@ def _int_arg(name: str, allowed) -> int | None:
 
 def read_filters() -> ticket_service.QueueFilters:
     """Queue filters from the query string; unknown values are ignored rather than failing."""
-    status = request.args.get("status") or "open"
-    if status not in ("open", "all", *(s.value for s in TicketStatus)):
-        status = "open"
+    status = request.args.get("status") or ticket_service.ALL_OPEN
+    if status not in (ticket_service.ALL_OPEN, ticket_service.ANY_STATUS, *(s.value for s in TicketStatus)):
+        status = ticket_service.ALL_OPEN
     return ticket_service.QueueFilters(
         mine=request.args.get("mine") == "1",
         unassigned=request.args.get("unassigned") == "1",
@@ -46,4 +46,5 @@ def queue():
     filters = read_filters()
     tickets = ticket_service.queue(session, current_user, filters, now)
     rows = [(t, ticket_service.sla_state(t, now)) for t in tickets]
-    return render_template("desk/queue.html", rows=rows, filters=filters, statuses=[s.value for s in TicketStatus])
+    return render_template("desk/queue.html", rows=rows, filters=filters, statuses=[s.value for s in TicketStatus],
+                           all_open=ticket_service.ALL_OPEN, any_status=ticket_service.ANY_STATUS)

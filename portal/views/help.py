@@ -103,6 +103,7 @@ def ask():
 def _create_ticket(form: HelpRequestForm, query: str):
     session = get_session()
     shown = _shown_articles(request.form.getlist("shown"))
+    opened = events.opened_articles(session, browser_session_id(), current_user.id, [slug for slug, _title in shown])
     try:
         # The files are checked first: one over a limit refuses the ticket, and the form keeps what was written.
         files = attachment_service.check_uploads(uploads_from_request(), attachment_settings())
@@ -110,7 +111,7 @@ def _create_ticket(form: HelpRequestForm, query: str):
             session, current_user, form.subject.data, form.description.data, form.category.data,
             form.impact.data, form.urgency.data, current_app.extensions["mesa_sla"],
             ticket_type=form.type.data, asset_tag=form.asset_tag.data or "", lang=str(get_locale()),
-            suggestions=shown)
+            suggestions=shown, opened=opened)
         attachment_service.attach_to_event(session, attachment_settings(), ticket, ticket.events[0], current_user,
                                            files)
     except (Invalid, NotAllowed) as exc:  # NotAllowed: the address is not confirmed yet

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -32,14 +34,34 @@ def _article(slug: str) -> Article:
     return article
 
 
-def possible_duplicates(draft: knowledge.ArticleDraft, exclude: str | None = None):
-    """Existing articles that look like this draft: semantic similarity above the threshold, with the score."""
+@dataclass(frozen=True)
+class Duplicate:
+    """A published article that may be the same topic as a draft, and how likely (0-1)."""
+
+    slug: str
+    title: str
+    lang: str
+    score: float
+
+
+def duplicate_score(hit) -> float:
+    """How likely an article is the draft's topic: its confidence that it answers the draft's text (fitted
+    on data; the signal bench/duplicate_threshold.py found to separate duplicates best), or, on an index
+    without a calibration, its semantic similarity."""
+    return hit.confidence if hit.confidence is not None else hit.semantic
+
+
+def possible_duplicates(draft: knowledge.ArticleDraft, exclude: str | None = None) -> list[Duplicate]:
+    """Existing articles that look like this draft, most likely first: those whose duplicate score reaches
+    MESA_DUPLICATE_THRESHOLD."""
     threshold = current_app.config["MESA_DUPLICATE_THRESHOLD"]
     try:
         hits = get_search().similar(f"{draft.title}. {draft.body}", k=5, user=current_user)
     except SearchUnavailable:
         return []
-    return [hit for hit in hits if hit.slug != exclude and hit.semantic >= threshold]
+    found = [Duplicate(hit.slug, hit.title, hit.lang, round(duplicate_score(hit), 3)) for hit in hits
+             if hit.slug != exclude and duplicate_score(hit) >= threshold]
+    return sorted(found, key=lambda d: -d.score)
 
 
 def index_article(article: Article) -> None:
@@ -259,3 +281,27 @@ def preview():
         raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=N_("text"),
                       max=knowledge.MAX_BODY)
     return jsonify(html=render_markdown(body))
+
+
+@bp.post("/duplicates")
+@agent_required
+def duplicates():
+    """The duplicate check again as the agent edits (the editor calls it, debounced): the published articles
+    that look like this title and text, above MESA_DUPLICATE_THRESHOLD, as data and as the editor's HTML.
+    ``slug``: the article being edited, never its own duplicate; ``ticket_id``: the ticket being promoted
+    (its solution can be added to a duplicate instead)."""
+    title = " ".join(request.form.get("title", "").split())
+    body = request.form.get("body", "")
+    if len(title) > 300 or len(body) > knowledge.MAX_BODY:
+        raise Invalid(N_("The %(field)s is too long: at most %(max)d characters."), field=N_("text"),
+                      max=knowledge.MAX_BODY)
+    exclude = request.form.get("slug") or None
+    ticket_id = parse_id(request.form.get("ticket_id"))
+    ticket = ticket_service.get_ticket(get_session(), ticket_id, current_user) if ticket_id else None
+    draft = knowledge.ArticleDraft(title=title, body=body)
+    hits = possible_duplicates(draft, exclude) if (title + body).strip() else []
+    return jsonify(threshold=current_app.config["MESA_DUPLICATE_THRESHOLD"], duplicates=[{
+        "slug": hit.slug, "title": hit.title, "lang": hit.lang, "url": url_for("public.article", slug=hit.slug),
+        "score": hit.score} for hit in hits],
+        html=render_template("kb/_duplicates.html", duplicates=hits, ticket=ticket if knowledge.can_publish(
+            current_user) else None))

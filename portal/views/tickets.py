@@ -8,16 +8,19 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
+from indexer import detect_language
+
 from ..auth import agent_required
 from ..db import get_session
 from ..domain import attachments as attachment_service
 from ..domain import knowledge
 from ..domain import tickets as ticket_service
-from ..domain.markdown_render import render_markdown
+from ..domain.markdown_render import render_message
 from ..domain.errors import Conflict, DomainError
-from ..domain.models import CannedReply, InboundMail, Ticket, utcnow
+from ..domain.models import Article, CannedReply, InboundMail, Ticket, utcnow
 from ..domain.numbers import parse_id
 from ..errors import translated
+from ..i18n import status_label
 from ..background import request_delivery
 from ..notifications import notify_requester
 from ..search import SearchUnavailable, get_search
@@ -36,10 +39,37 @@ def fill_placeholders(text: str, ticket: Ticket, agent) -> str:
 
 
 def _matching_articles(ticket: Ticket):
+    """Articles that match the ticket, without the ones the customer already saw (nor their other-language
+    versions): those are listed apart."""
     try:
-        return get_search().search(f"{ticket.subject}. {ticket.description}"[:500], 5, current_user)
+        hits = get_search().search(f"{ticket.subject}. {ticket.description}"[:500], 5, current_user)
     except SearchUnavailable:
         return []
+    seen = {s.article_slug for s in ticket.suggestions}
+    if seen:
+        topics = set(get_session().scalars(select(Article.topic).where(Article.slug.in_(seen), Article.topic != "")))
+        seen |= set(get_session().scalars(select(Article.slug).where(Article.topic.in_(topics)))) if topics else set()
+    return [hit for hit in hits if hit.slug not in seen]
+
+
+def canned_by_language(ticket: Ticket, agent) -> list[tuple[str, list[tuple[CannedReply, str]]]]:
+    """The canned replies, filled in for this ticket, grouped by their language (told from their text), the
+    requester's language first: [(lang, [(reply, filled body)])]."""
+    groups: dict[str, list[tuple[CannedReply, str]]] = {}
+    for reply in session_canned():
+        lang = detect_language(f"{reply.title}. {reply.body}", default=ticket.lang)
+        groups.setdefault(lang, []).append((reply, fill_placeholders(reply.body, ticket, agent)))
+    return sorted(groups.items(), key=lambda group: (group[0] != ticket.lang, group[0]))
+
+
+def shown_events(ticket: Ticket) -> list:
+    """The activity the current user may see; for the requester without the status changes that read the
+    same in their words (open -> escalated is "In progress" both times)."""
+    events = ticket_service.visible_events(ticket, current_user)
+    if current_user.is_agent:
+        return events
+    return [e for e in events if e.kind != "status"
+            or status_label(e.data.get("from")) != status_label(e.data.get("to"))]
 
 
 def render_ticket(ticket: Ticket, status: int = 200, draft: dict | None = None):
@@ -47,17 +77,16 @@ def render_ticket(ticket: Ticket, status: int = 200, draft: dict | None = None):
     agent_view = current_user.is_agent
     context = {
         "ticket": ticket,
-        "events": ticket_service.visible_events(ticket, current_user),
+        "events": shown_events(ticket),
         "sla": ticket_service.sla_state(ticket, utcnow()),
         "draft": draft or {},
-        "render_markdown": render_markdown,
+        "render_message": render_message,
         "attachments": attachment_service.of_ticket(get_session(), ticket, current_user),
     }
     if agent_view:
-        canned = session_canned()
         context.update(
             agents=ticket_service.agents(get_session()),
-            canned=[(c, fill_placeholders(c.body, ticket, current_user)) for c in canned],
+            canned=canned_by_language(ticket, current_user),
             articles=_matching_articles(ticket),
             minutes=ticket_service.total_minutes(ticket),
             portal_url=current_app.config["MESA_PORTAL_URL"].rstrip("/"),
@@ -68,6 +97,7 @@ def render_ticket(ticket: Ticket, status: int = 200, draft: dict | None = None):
 
 
 def session_canned() -> list[CannedReply]:
+    """Every canned reply, by title."""
     return list(get_session().scalars(select(CannedReply).order_by(CannedReply.title)))
 
 
