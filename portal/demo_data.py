@@ -132,9 +132,9 @@ class _Desk:
         at += timedelta(seconds=self.rng.randint(5, 40))
         for slug in answer.slugs[:3]:
             self.event("suggestion_shown", session_id, person, at, query=question, article_slug=slug)
-        helped = False
+        helped, opened = False, ""
         if answer.slugs and self.rng.random() < 0.75:
-            slug = answer.slugs[0]
+            slug = opened = answer.slugs[0]
             at += timedelta(seconds=self.rng.randint(10, 90))
             self.event("article_opened", session_id, person, at, query=question, article_slug=slug)
             helped = slug == problem.article and self.rng.random() < 0.6
@@ -148,11 +148,11 @@ class _Desk:
                 self.counts.votes += 1
         if not helped and self.rng.random() < (0.75 if not answer.answered else 0.5):
             at += timedelta(minutes=self.rng.randint(1, 5))
-            ticket = self.ticket(problem, person, at, email=False, shown=answer.slugs[:3])
+            ticket = self.ticket(problem, person, at, email=False, shown=answer.slugs[:3], opened=opened)
             self.event("ticket_created", session_id, person, at, query=problem.subject, ticket_id=ticket.id)
 
     def ticket(self, problem: Problem, person: User, at: datetime, email: bool,
-               shown: tuple[str, ...] = ()) -> Ticket:
+               shown: tuple[str, ...] = (), opened: str = "") -> Ticket:
         """A ticket about the problem, played from creation to where it would be now."""
         rng, agents = self.rng, self.agents
         impact = min(3, max(1, problem.impact + rng.choice((0, 0, 0, 1, -1))))
@@ -174,7 +174,7 @@ class _Desk:
         for rank, slug in enumerate(shown):
             if slug in self.articles:
                 ticket.suggestions.append(TicketSuggestion(article_slug=slug, title=self.articles[slug].title,
-                                                           rank=rank))
+                                                           rank=rank, opened=slug == opened))
         if self._acknowledgement_solves(ticket, problem, person, at, shown, log):
             return ticket
         response_target, resolution_target = response_due - at, resolution_due - at

@@ -230,6 +230,8 @@ def test_first_response_compliance_counts_open_tickets_past_their_target_as_miss
         svc.resolve(session, resolved_late, l1, "done", resolved_late.version, now=now - timedelta(hours=1))
         ticket(30)  # open, never answered, its target long past: missed
         ticket(0.1)  # open, unanswered, still within its target: not counted yet
+        self_solved = ticket(30)  # closed by "This solved my problem" before its response was due: not counted
+        svc.close_as_self_solved(session, self_solved, "vpn-connect-from-home", "VPN", now=now - timedelta(hours=29))
         session.commit()
         met, counted, pending = first_response_compliance(session, now - timedelta(days=30), now)
         assert (met, counted, pending) == (1, 3, 1)

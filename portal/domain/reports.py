@@ -51,13 +51,15 @@ def first_response_compliance(session: Session, since: datetime, until: datetime
     answered by its target is met; one answered late, or unanswered past its target, is missed; one
     unanswered and still within its target is pending and not counted yet (nor is a ticket closed without
     any response before its target passed)."""
-    rows = session.execute(select(Ticket.first_response_at, Ticket.response_due_at, Ticket.status).where(
-        Ticket.created_at >= since, Ticket.created_at <= until))
+    rows = session.execute(select(Ticket.first_response_at, Ticket.response_due_at, Ticket.status,
+                                  Ticket.closed_at).where(Ticket.created_at >= since, Ticket.created_at <= until))
     met = counted = pending = 0
-    for responded_at, due_at, status in rows:
+    for responded_at, due_at, status, closed_at in rows:
         if responded_at is not None:
             counted += 1
             met += responded_at <= due_at
+        elif closed_at is not None and closed_at <= due_at:
+            continue  # closed (solved by the requester with an article) before a response was due
         elif due_at < until:
             counted += 1  # missed: the target passed without a response
         elif status in OPEN_STATUSES:
