@@ -56,9 +56,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     except ValueError as exc:
         raise RuntimeError(f"MESA_SLA_TARGETS / MESA_ESCALATE_AT: {exc}") from None
 
-    from .views import account, admin, api, desk, help, kb, public, reports, tickets
+    from .views import account, admin, api, desk, help, kb, password, public, reports, tickets
 
-    for blueprint in (public.bp, account.bp, api.bp, help.bp, tickets.bp, desk.bp, kb.bp, reports.bp, admin.bp):
+    for blueprint in (public.bp, account.bp, api.bp, help.bp, tickets.bp, desk.bp, kb.bp, reports.bp, admin.bp,
+                      password.bp):
         app.register_blueprint(blueprint)
     from . import apiv1
 
