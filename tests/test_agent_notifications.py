@@ -392,3 +392,28 @@ def test_saving_choices_is_refused_for_customers_and_unknown_kinds(db):
         agent_mail_preferences.save(db, customer, {"assigned"}, "", ["es", "en"])
     with pytest.raises(agent_mail_preferences.Invalid):
         agent_mail_preferences.save(db, user_by_role(db, Role.AGENT_L1), {"everything"}, "", ["es", "en"])
+
+
+def test_two_sweeps_at_the_same_moment_warn_once(seeded_app_with):
+    import threading
+
+    from portal.sla_warnings import warn_due
+
+    first, second = seeded_app_with(), seeded_app_with()  # two processes (or hosts) over one database
+    set_preferences(first, L1, agent_mail_preferences.KINDS, language="en")
+    ticket_id = new_ticket(first)
+    age(first, ticket_id, 0.9, "response")
+    start, results = threading.Barrier(2), []
+
+    def sweep_in(app):
+        with app.app_context():
+            start.wait(timeout=10)
+            results.append(warn_due(get_session(), app, utcnow()))
+
+    threads = [threading.Thread(target=sweep_in, args=(app,)) for app in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(results, key=len) == [[], [(ticket_id, "response")]]
+    assert len([m for m in mails_to(first, L1, ticket_id) if "due soon" in m.subject]) == 1

@@ -67,6 +67,7 @@ def record(session: Session, ticket_id: int, target: str, now: datetime) -> bool
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
         raise RuntimeError(f"SLA warnings need SQLite or PostgreSQL, not {dialect}")
-    result = session.execute(insert(SlaWarning).values(ticket_id=ticket_id, target=target, sent_at=now)
-                             .on_conflict_do_nothing(index_elements=[SlaWarning.ticket_id, SlaWarning.target]))
-    return result.rowcount == 1
+    written = session.execute(insert(SlaWarning).values(ticket_id=ticket_id, target=target, sent_at=now)
+                              .on_conflict_do_nothing(index_elements=[SlaWarning.ticket_id, SlaWarning.target])
+                              .returning(SlaWarning.ticket_id)).first()
+    return written is not None  # (RETURNING gives no row when the insert did nothing)
