@@ -54,13 +54,14 @@ def mail_language(session: Session, agent: User) -> str:
 
 
 def _level_roles(level: int) -> tuple[Role, ...]:
+    """The roles that work at a support level (as automatic assignment picks them)."""
     return (Role.AGENT_L1,) if level == 1 else (Role.AGENT_L2, Role.ADMIN)
 
 
 def responsible_agents(session: Session, ticket: Ticket) -> list[User]:
     """Who answers for the ticket now: its assignee; without one, the active agents of its level in its
-    team, else every active agent of its level."""
-    if ticket.assignee is not None:
+    team, else every active agent of its level (an assignee whose account was disabled counts as none)."""
+    if ticket.assignee is not None and ticket.assignee.active:
         return [ticket.assignee]
     at_level = list(session.scalars(select(User).where(User.active.is_(True),
                                                        User.role.in_(_level_roles(ticket.level)))

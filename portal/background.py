@@ -71,8 +71,9 @@ def sweep_desk(app: Flask) -> None:
     from .desk_sweep import run_sweep
 
     report = run_sweep(get_session(), app, worker_id(), every=timedelta(seconds=app.config["MESA_SWEEP_INTERVAL"]))
-    if report.escalated or report.closed:
-        log.info("desk sweep: escalated %s, closed %s", report.escalated, report.closed)
+    if report.escalated or report.closed or report.warned:
+        log.info("desk sweep: escalated %s, closed %s, SLA warnings %s", report.escalated, report.closed,
+                 report.warned)
 
 
 def fetch_mail(app: Flask) -> None:

@@ -25,6 +25,7 @@ SALT = "mesa-password-reset"
 
 
 def _serializer() -> URLSafeTimedSerializer:
+    """Signs and checks reset tokens with the secret key (its own salt: a verification token is no reset one)."""
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
 
 

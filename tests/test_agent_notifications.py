@@ -68,11 +68,13 @@ def set_preferences(app, email, enabled, language=""):
 
 
 def user_id(app, email):
+    """The id of the account with this address."""
     with app.app_context():
         return get_session().scalar(select(User.id).where(User.email == email))
 
 
 def post_form(client, url, data, page_url):
+    """Open ``page_url`` and post a form to ``url`` with its CSRF token."""
     token = csrf_token_from(client.get(page_url, headers=EN).text)
     return client.post(url, data={**data, "csrf_token": token}, headers=EN)
 
@@ -293,6 +295,7 @@ def age(app, ticket_id, share, target):
 
 
 def run_sweep(app):
+    """One desk sweep, as the background job or cron runs it (without the lease)."""
     with app.app_context():
         return sweep(get_session(), app)
 

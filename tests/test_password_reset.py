@@ -31,6 +31,7 @@ def ask_for_link(client, email, address="127.0.0.1"):
 
 
 def mails_to(app, email):
+    """The e-mails written to one address, oldest first."""
     with app.app_context():
         return list(get_session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == email)
                                           .order_by(OutboxMessage.id)))
@@ -46,6 +47,7 @@ def reset_link(app, email) -> str:
 
 
 def sign_in(client, email, password):
+    """Post the sign-in form."""
     token = csrf_token_from(client.get("/login").text)
     return client.post("/login", data={"email": email, "password": password, "csrf_token": token}, headers=EN)
 

@@ -36,6 +36,7 @@ def used_share(start: datetime, due: datetime, now: datetime) -> float:
 
 
 def _not_warned(target: str):
+    """SQL condition: the ticket's agents were not warned about this target yet."""
     return ~exists().where(and_(SlaWarning.ticket_id == Ticket.id, SlaWarning.target == target))
 
 
