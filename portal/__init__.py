@@ -59,10 +59,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     except ValueError as exc:
         raise RuntimeError(f"MESA_SLA_TARGETS / MESA_ESCALATE_AT: {exc}") from None
 
-    from .views import account, admin, api, desk, gaps, help, kb, public, reports, tickets, trends
+    from .views import account, admin, api, desk, gaps, help, kb, password, public, reports, tickets, trends
 
     for blueprint in (public.bp, account.bp, api.bp, help.bp, tickets.bp, desk.bp, kb.bp, reports.bp, trends.bp,
-                      gaps.bp, admin.bp):
+                      gaps.bp, admin.bp, password.bp):
         app.register_blueprint(blueprint)
     from .views import mail_links
 

@@ -71,8 +71,9 @@ def sweep_desk(app: Flask) -> None:
     from .desk_sweep import run_sweep
 
     report = run_sweep(get_session(), app, worker_id(), every=timedelta(seconds=app.config["MESA_SWEEP_INTERVAL"]))
-    if report.escalated or report.closed:
-        log.info("desk sweep: escalated %s, closed %s", report.escalated, report.closed)
+    if report.escalated or report.closed or report.warned:
+        log.info("desk sweep: escalated %s, closed %s, SLA warnings %s", report.escalated, report.closed,
+                 report.warned)
 
 
 def fetch_mail(app: Flask) -> None:
@@ -142,9 +143,12 @@ def check_settings(config) -> None:
         raise RuntimeError(f"MESA_BACKGROUND_JOBS={config['MESA_BACKGROUND_JOBS']!r} must be 1 (run the e-mail "
                            "sender and the desk sweep in the serving processes) or 0 (do not; use cron)")
     for name in ("MESA_MAIL_POLL_SECONDS", "MESA_SWEEP_INTERVAL", "MESA_MAIL_MAX_ATTEMPTS", "MESA_MAIL_IN_INTERVAL",
-                 "MESA_MAIL_IN_MAX_BYTES", "MESA_MAIL_IN_RATE"):
+                 "MESA_MAIL_IN_MAX_BYTES", "MESA_MAIL_IN_RATE", "MESA_PASSWORD_RESET_HOURS"):
         if config[name] < 1:
             raise RuntimeError(f"{name}={config[name]!r} must be at least 1")
+    from .sla_warnings import check_warning_share
+
+    check_warning_share(config["MESA_SLA_WARNING_AT"])
 
 
 def check_mail_in_settings(config) -> None:

@@ -212,6 +212,8 @@ def desk_sweep() -> None:
         click.echo("Another process is sweeping right now; nothing done.")
         return
     summary = f"Escalated {len(report.escalated)} tickets, closed {len(report.closed)}"
+    if report.warned:
+        summary += f", warned agents of {len(report.warned)} SLA targets about to be missed"
     if report.conflicts:
         summary += f"; {report.conflicts} changed by someone meanwhile, left for the next sweep"
     click.echo(summary + ".")

@@ -106,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ESCALATE_AT", 0.75,
             "Share of the resolution time after which an unresolved L1 ticket is escalated to L2 automatically.",
             float),
+    Setting("SLA_WARNING_AT", 0.8,
+            "Share of the time to first response or to resolution after which the ticket's agents are warned by "
+            "e-mail that the target is about to be missed (once per ticket and target; between 0 and 1).", float),
     Setting("AUTO_CLOSE_DAYS", 7, "Resolved tickets the customer has not reopened are closed after this many days.",
             int),
     Setting("DUPLICATE_THRESHOLD", 0.45,
@@ -197,6 +200,11 @@ SETTINGS: tuple[Setting, ...] = (
             "address; N takes the Nth address from the right of X-Forwarded-For as the client for rate limits.",
             int),
     Setting("VERIFY_LINK_HOURS", 48, "Hours an e-mail verification link stays valid.", int),
+    Setting("PASSWORD_RESET_HOURS", 1,
+            "Hours a password-reset link stays valid (it also stops working once the password is changed).", int),
+    Setting("RESET_LIMIT_ADDRESS", "10/3600",
+            "\"Forgot your password?\" requests per client address: COUNT/SECONDS (429 beyond); the mails per "
+            "address are limited by MESA_ACCOUNT_MAIL_LIMIT."),
     Setting("ALLOWED_EMAIL_DOMAINS", "",
             "Comma-separated e-mail domains customers may register with (e.g. `example.com,example.org`; "
             "subdomains not included). Empty: any domain. Accounts made by `flask users create` are not limited."),

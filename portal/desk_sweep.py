@@ -6,7 +6,8 @@ It runs in a background thread of each serving process (every MESA_SWEEP_INTERVA
 double-acting: a lease row in the database (portal/domain/leases.py) lets one process sweep at a time, and
 each ticket is its own transaction on the version it read, so an agent saving the same ticket at that moment
 wins and the sweep leaves that ticket to its next run instead of failing.
-The sweep also deletes the rate-limit counters whose window is over.
+The sweep also warns agents of tickets about to miss an SLA target (portal/sla_warnings.py, once per ticket
+and target) and deletes the rate-limit counters whose window is over.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .domain import tickets as ticket_service
 from .domain.errors import DomainError
 from .domain.models import Ticket, utcnow
 from .notifications import notify_requester
+from .sla_warnings import warn_due
 
 LEASE = "desk-sweep"
 LEASE_HOLD = timedelta(minutes=10)  # far longer than a sweep takes; a sweeper that died frees it after this
@@ -39,6 +41,7 @@ class SweepReport:
     escalated: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     conflicts: int = 0
+    warned: list[tuple[int, str]] = field(default_factory=list)  # (ticket id, SLA target) warned about
 
 
 def _change_one(session: Session, ticket: Ticket, is_due, change) -> bool | None:
@@ -84,6 +87,7 @@ def sweep(session: Session, app: Flask, now: datetime | None = None) -> SweepRep
         _count(report, report.closed, ticket_id, _change_one(
             session, ticket, lambda t: ticket_service.due_for_closing(t, after_days, now),
             lambda t: ticket_service.close_automatically(session, t, after_days, now)))
+    report.warned = warn_due(session, app, now)
     rate_limits.prune(session, now.timestamp())
     session.commit()
     return report

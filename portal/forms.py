@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (EmailField, PasswordField, RadioField, SelectField, SelectMultipleField, StringField,
-                     SubmitField, TextAreaField)
+from wtforms import (BooleanField, EmailField, PasswordField, RadioField, SelectField, SelectMultipleField,
+                     StringField, SubmitField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
@@ -32,15 +32,28 @@ class LogoutForm(FlaskForm):
     submit = SubmitField(_l("Sign out"))
 
 
-class RegisterForm(FlaskForm):
-    """A customer creates an account."""
+class NewPasswordForm(FlaskForm):
+    """A new password, typed twice: the rules of registration and of a password reset."""
 
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120), single_line])
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=10, max=200)])
     confirm = PasswordField(_l("Repeat the password"),
                             validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))])
+    submit = SubmitField(_l("Save the new password"))
+
+
+class RegisterForm(NewPasswordForm):
+    """A customer creates an account (with the password rules of NewPasswordForm)."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120), single_line])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     submit = SubmitField(_l("Create account"))
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a password-reset link by e-mail."""
+
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    submit = SubmitField(_l("Send me a link"))
 
 
 class VerifyForm(FlaskForm):
@@ -86,3 +99,15 @@ class ApiTokenForm(FlaskForm):
     scope = RadioField(_l("Access"), choices=[SelectChoice("read", _l("Read only")),
                                               SelectChoice("write", _l("Read and write"))], default="read")
     submit = SubmitField(_l("Create token"))
+
+
+class AgentNotificationsForm(FlaskForm):
+    """An agent chooses which notification e-mails they get (one box per kind) and their language."""
+
+    assigned = BooleanField(_l("A ticket is assigned to me"))
+    escalated = BooleanField(_l("A ticket is escalated to me (or to my level when nobody is assigned)"))
+    customer_replied = BooleanField(_l("The customer replied on a ticket of mine"))
+    reopened = BooleanField(_l("A ticket of mine is reopened"))
+    sla_warning = BooleanField(_l("A ticket of mine is about to miss its SLA target"))
+    language = SelectField(_l("Language of these e-mails"), choices=[])
+    submit = SubmitField(_l("Save notifications"))

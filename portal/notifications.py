@@ -13,6 +13,7 @@ from flask import current_app
 from flask_babel import force_locale, gettext as _
 from sqlalchemy.orm import Session
 
+from .agent_notifications import notify_agents
 from .domain.models import OutboxMessage, Ticket, TicketEvent
 from .i18n import status_label
 from .mail_articles import articles_answering, record_offered
@@ -107,4 +108,5 @@ def notify_requester(session: Session, ticket: Ticket, events: list[TicketEvent]
                                     message_id=new_message_id(ticket.id, current_app.config["MESA_MAIL_FROM"]))
             session.add(message)
             messages.append(message)
+    notify_agents(session, ticket, events)  # the agents' own e-mails (portal/agent_notifications.py)
     return messages

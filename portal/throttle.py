@@ -21,6 +21,7 @@ RULE_SETTINGS = {
     "login-address": "MESA_LOGIN_LIMIT_ADDRESS",
     "register-address": "MESA_REGISTER_LIMIT_ADDRESS",
     "account-mail": "MESA_ACCOUNT_MAIL_LIMIT",
+    "reset-address": "MESA_RESET_LIMIT_ADDRESS",
     "search-visitor": "MESA_SEARCH_LIMIT_VISITOR",
     "search-address": "MESA_SEARCH_LIMIT_ADDRESS",
     "feedback-address": "MESA_FEEDBACK_LIMIT_ADDRESS",

@@ -221,3 +221,15 @@ def seeded_app_with(request, tmp_path):
     yield build
     for app in apps:
         app.extensions["mesa_engine"].dispose()
+
+
+def mute_agent_mail(app) -> None:
+    """Turn off every notification e-mail of the seeded agents, for tests that count the requester's mails
+    (the agents' own are tested in tests/test_agent_notifications.py)."""
+    from portal.domain import agent_mail_preferences
+
+    with app.app_context():
+        session = get_session()
+        for role in (Role.AGENT_L1, Role.AGENT_L2, Role.ADMIN):
+            agent_mail_preferences.save(session, user_by_role(session, role), set(), "", ["es", "en"])
+        session.commit()

@@ -22,10 +22,10 @@ from portal.backup.dump import _snapshot
 from portal.backup.manifest import sha256_of
 from portal.backup.schema import backed_up_tables, database_revision, migrations_head
 from portal.db import alembic_config, get_session, upgrade_database
-from portal.domain import api_tokens, attachments
+from portal.domain import agent_mail_preferences, api_tokens, attachments
 from portal.domain import events as event_service
 from portal.domain import knowledge
-from portal.domain import rate_limits
+from portal.domain import rate_limits, sla_warnings
 from portal.domain import tickets as ticket_service
 from portal.domain import users as user_service
 from portal.domain.models import (Article, Base, InboundMail, JobLease, MailDisposition, OutboxMessage, OutboxStatus,
@@ -120,6 +120,8 @@ def build_history(app) -> None:
                          event=vpn.events[0])
         api_tokens.create_token(session, agent, "Inventory script", "write")[0].last_used_at = utcnow()
         rate_limits.hit(session, "login-account:customer@example.com", rate_limits.Rule(10, 3600))
+        agent_mail_preferences.save(session, l2, {"assigned", "reopened"}, "en", ["es", "en"])
+        sla_warnings.record(session, printer.id, "resolution", utcnow())
         draft = knowledge.draft_from_ticket(vpn)
         knowledge.create_article(session, draft, l2, source_ticket=vpn)
         article = session.scalar(select(Article).where(Article.slug == "mailbox-full"))

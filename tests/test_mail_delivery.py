@@ -10,7 +10,7 @@ from portal.db import get_session
 from portal.domain import outbox
 from portal.domain.models import OutboxMessage, OutboxStatus, Role, utcnow
 from portal.mailer import deliver_all_due
-from tests.conftest import csrf_token_from
+from tests.conftest import csrf_token_from, mute_agent_mail
 from tests.test_tickets_views import EN, REQUEST, agent_post, create_ticket
 
 
@@ -38,6 +38,12 @@ class FakeSMTP:
 
     def close(self):
         pass
+
+
+@pytest.fixture(autouse=True)
+def requester_mail_only(seeded_app):
+    """These tests count the requester's mails: the agents' notifications are off."""
+    mute_agent_mail(seeded_app)
 
 
 @pytest.fixture

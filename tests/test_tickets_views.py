@@ -117,7 +117,8 @@ def test_still_need_help_creates_the_ticket_with_what_the_customer_saw(client, a
         assert ticket.asset_tag == "LT-0042" and ticket.priority == 4 and ticket.lang == "en"
         assert [s.article_slug for s in sorted(ticket.suggestions, key=lambda s: s.rank)] == shown
     assert len(events_of(seeded_app, "ticket_created")) == 1
-    assert count(seeded_app, OutboxMessage, OutboxMessage.subject.contains(f"#{ticket_id}")) == 1
+    assert count(seeded_app, OutboxMessage, OutboxMessage.subject.contains(f"#{ticket_id}"),
+                 OutboxMessage.recipient == "customer@example.com") == 1  # (and the assignee's own mail)
 
 
 def test_suggest_api_returns_at_most_five_and_records_them(client, seeded_app):
@@ -453,6 +454,12 @@ ROUTES = [
     ("GET", "/account", {}, SIGNED_IN),
     ("POST", "/account/tokens", {"name": "My script", "scope": "read"}, SIGNED_IN),
     ("POST", "/account/tokens/{token}/revoke", {}, (302, 302, 404, 404, 404)),  # the customer's own token
+    ("POST", "/account/notifications", {"assigned": "y", "language": ""}, AGENT_CHANGES),
+    ("GET", "/password/forgot", {}, ANYONE),
+    ("POST", "/password/forgot", {"email": "customer@example.com"}, ANYONE),
+    ("GET", "/password/reset/{reset_token}", {}, ANYONE),
+    ("POST", "/password/reset/{reset_token}", {"password": "a long new password", "confirm": "a long new password"},
+     (302, 302, 302, 302, 302)),
     ("GET", "/api/openapi.json", {}, ANYONE),
     ("GET", "/api/reference", {}, ANYONE),
     ("GET", "/api/reference/assets/swagger-ui.css", {}, ANYONE),
@@ -467,6 +474,7 @@ def permission_fixtures(app) -> dict:
     from portal.domain import api_tokens
     from portal.domain import tickets as svc
     from portal.verification import make_token
+    from portal import password_reset
     from portal.mail_links import rating_token, solved_token
     from tests.conftest import user_by_role
 
@@ -505,6 +513,7 @@ def permission_fixtures(app) -> dict:
                 "quarantined_mail": mails[2].id, "token": token.id,
                 "verify_token": make_token(customer),
                 "solved_token": solved_token(mine, PUBLISHED), "rating_token": rating_token(resolved),
+                "reset_token": password_reset.make_token(customer),
                 "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id,
                 "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT], **files}
 
@@ -557,7 +566,7 @@ def test_the_permission_table_has_every_route_of_the_app(seeded_app):
     placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned", "failed_mail", "mail",
                                          "other_mail", "quarantined_mail", "token", "verify_token", "solved_token",
                                          "rating_token", "attachment", "other_attachment", "note_attachment",
-                                         "article_image", "draft_image", "loose_image")}
+                                         "article_image", "draft_image", "loose_image", "reset_token")}
     in_table = {(method, adapter.match(path.split("?")[0].format(**placeholders), method=method,
                                        return_rule=True)[0].rule) for method, path, _, _ in ROUTES}
     in_app = {(method, rule.rule) for rule in seeded_app.url_map.iter_rules() if rule.endpoint != "static"
@@ -650,7 +659,8 @@ def test_a_customer_creates_a_ticket_while_search_is_unavailable(app_without_sea
     assert created.status_code == 302, created.text
     ticket_id = int(created.headers["Location"].rsplit("/", 1)[1])
     assert count(seeded_app, Ticket, Ticket.id == ticket_id, Ticket.subject == REQUEST["subject"]) == 1
-    assert count(seeded_app, OutboxMessage, OutboxMessage.ticket_id == ticket_id) == 1
+    assert count(seeded_app, OutboxMessage, OutboxMessage.ticket_id == ticket_id,
+                 OutboxMessage.recipient == "customer@example.com") == 1
     assert client.get(f"/tickets/{ticket_id}", headers=EN).status_code == 200
 
 

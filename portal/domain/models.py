@@ -654,3 +654,29 @@ class AttachmentBlob(Base):
 
     attachment_id: Mapped[int] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+class AgentMailPreferences(Base):
+    """Which e-mail notifications an agent wants (one flag per kind, all on by default: no row means all on)
+    and the language they are written in ("": the first UI language of MESA_LANGUAGES)."""
+
+    __tablename__ = "agent_mail_preferences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    assigned: Mapped[bool] = mapped_column(Boolean, default=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=True)
+    customer_replied: Mapped[bool] = mapped_column(Boolean, default=True)
+    reopened: Mapped[bool] = mapped_column(Boolean, default=True)
+    sla_warning: Mapped[bool] = mapped_column(Boolean, default=True)
+    language: Mapped[str] = mapped_column(String(5), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SlaWarning(Base):
+    """That agents were warned a ticket's SLA target (``response`` or ``resolution``) is about to be missed:
+    the primary key lets the warning be written once per ticket and target, whatever the number of sweeps,
+    processes and hosts."""
+
+    __tablename__ = "sla_warnings"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    target: Mapped[str] = mapped_column(String(12), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

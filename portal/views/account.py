@@ -9,14 +9,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
 from .. import throttle, verification
-from ..auth import safe_next_url
+from ..auth import agent_required, safe_next_url
 from ..background import request_delivery
 from ..db import get_session
-from ..domain import api_tokens
+from ..domain import agent_mail_preferences, api_tokens
 from ..domain import users as user_service
 from ..domain.errors import N_, Invalid
 from ..errors import translated
-from ..forms import ApiTokenForm, LoginForm, LogoutForm, RegisterForm, VerifyForm
+from ..forms import AgentNotificationsForm, ApiTokenForm, LoginForm, LogoutForm, RegisterForm, VerifyForm
+from ..i18n import LANGUAGE_NAMES, ui_languages
 
 bp = Blueprint("account", __name__)
 
@@ -90,10 +91,26 @@ def register():
     return render_template("account/register.html", form=form), status
 
 
-def render_account(form: ApiTokenForm, new_secret: str | None = None, status: int = 200):
-    """The account page: who you are, your API tokens, and a form to create one."""
-    return render_template("account/account.html", form=form, 
+def render_account(form: ApiTokenForm, new_secret: str | None = None, status: int = 200,
+                   notifications: AgentNotificationsForm | None = None):
+    """The account page: who you are, your API tokens and a form to create one; for agents, which
+    notification e-mails they get."""
+    if notifications is None and current_user.is_agent:
+        notifications = notifications_form(formdata=None)
+    return render_template("account/account.html", form=form, notifications=notifications,
                            tokens=api_tokens.tokens_of(get_session(), current_user), new_secret=new_secret), status
+
+
+def notifications_form(**kwargs) -> AgentNotificationsForm:
+    """The agent's notification choices as a form, filled with what they saved (all on until they save)."""
+    saved = agent_mail_preferences.preferences_of(get_session(), current_user)
+    form = AgentNotificationsForm(data={kind: getattr(saved, kind) for kind in agent_mail_preferences.KINDS}
+                                  | {"language": saved.language}, **kwargs)
+    languages = ui_languages()
+    form.language.choices = [("", _("The first language of the portal (%(language)s)",
+                                    language=LANGUAGE_NAMES.get(languages[0], languages[0]) if languages else ""))]
+    form.language.choices += [(code, LANGUAGE_NAMES.get(code, code)) for code in languages]
+    return form
 
 
 @bp.get("/account")
@@ -119,6 +136,21 @@ def create_token():
     session.commit()
     flash(_("Token created. Copy it now: it is not shown again."), "success")
     return render_account(ApiTokenForm(formdata=None), new_secret=secret)
+
+
+@bp.post("/account/notifications")
+@agent_required
+def save_notifications():
+    """An agent saves which notification e-mails they get and in which language."""
+    form = notifications_form()
+    if not form.validate_on_submit():
+        return render_account(ApiTokenForm(formdata=None), status=400, notifications=form)
+    session = get_session()
+    enabled = {kind for kind in agent_mail_preferences.KINDS if getattr(form, kind).data}
+    agent_mail_preferences.save(session, current_user, enabled, form.language.data, ui_languages())
+    session.commit()
+    flash(_("Your notification choices are saved."), "success")
+    return redirect(url_for("account.account", _anchor="notifications"))
 
 
 @bp.post("/account/tokens/<int:token_id>/revoke")
