@@ -22,9 +22,9 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .demo_scenarios import AGENTS, CUSTOMERS, FIRST_REPLIES, PROBLEMS, SURVEY_COMMENTS, Problem
-from .domain.models import (Article, ArticleFeedback, ArticleTicketLink, Attachment, AttachmentBlob, InboundMail,
-                            OutboxMessage, PortalEvent, Role, SurveyResponse, Team, Ticket, TicketEvent, TicketStatus,
-                            TicketSuggestion, TicketType, TimeEntry, User, utcnow)
+from .domain.models import (AgentMailPreferences, Article, ArticleFeedback, ArticleTicketLink, Attachment,
+                            AttachmentBlob, InboundMail, OutboxMessage, PortalEvent, Role, SlaWarning, SurveyResponse, Team, Ticket, TicketEvent,
+                            TicketStatus, TicketSuggestion, TicketType, TimeEntry, User, utcnow)
 from .domain.sla import SlaPolicy, priority_for
 
 DEMO_DOMAIN = "demo.mesa.invalid"
@@ -335,7 +335,7 @@ def remove(session: Session) -> DemoCounts:
         files = select(Attachment.id).where(Attachment.ticket_id.in_(chunk)).scalar_subquery()
         session.execute(delete(AttachmentBlob).where(AttachmentBlob.attachment_id.in_(files)))
         session.execute(delete(Attachment).where(Attachment.ticket_id.in_(chunk)))
-        for model in (TicketEvent, TicketSuggestion, TimeEntry, SurveyResponse, ArticleTicketLink):
+        for model in (TicketEvent, TicketSuggestion, TimeEntry, SurveyResponse, ArticleTicketLink, SlaWarning):
             session.execute(delete(model).where(model.ticket_id.in_(chunk)))
         session.execute(delete(PortalEvent).where(PortalEvent.ticket_id.in_(chunk)))
         for model in (OutboxMessage, InboundMail):  # never made for demo tickets; unlinked, never deleted
@@ -343,6 +343,7 @@ def remove(session: Session) -> DemoCounts:
         session.execute(delete(Ticket).where(Ticket.id.in_(chunk)))
     session.execute(delete(PortalEvent).where(PortalEvent.session_id.like(f"{DEMO_SESSION}%")))
     session.execute(delete(ArticleFeedback).where(ArticleFeedback.session_id.like(f"{DEMO_SESSION}%")))
+    session.execute(delete(AgentMailPreferences).where(AgentMailPreferences.user_id.in_(people)))
     session.execute(delete(User).where(User.email.like(f"%@{DEMO_DOMAIN}")))
     session.expire_all()
     return counts
