@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from .demo_scenarios import AGENTS, CUSTOMERS, FIRST_REPLIES, PROBLEMS, SURVEY_COMMENTS, Problem
 from .domain.models import (AgentMailPreferences, Article, ArticleFeedback, ArticleTicketLink, Attachment,
-                            AttachmentBlob, InboundMail, OutboxMessage, PortalEvent, Role, SlaWarning, SurveyResponse, Team, Ticket, TicketEvent,
-                            TicketStatus, TicketSuggestion, TicketType, TimeEntry, User, utcnow)
+                            AttachmentBlob, InboundMail, OutboxMessage, PortalEvent, Role, SlaWarning,
+                            SurveyResponse, Team, Ticket, TicketEvent, TicketStatus, TicketSuggestion, TicketType,
+                            TimeEntry, User, utcnow)
 from .domain.sla import SlaPolicy, priority_for
 
 DEMO_DOMAIN = "demo.mesa.invalid"
