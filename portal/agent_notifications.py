@@ -117,13 +117,14 @@ def notify_agents(session: Session, ticket: Ticket, events: list[TicketEvent]) -
 
 def send(session: Session, ticket: Ticket, notice: Notice) -> OutboxMessage:
     """Write one notification to the outbox, in the agent's language."""
-    with force_locale(mail_language(session, notice.agent)):
+    lang = mail_language(session, notice.agent)
+    with force_locale(lang):
         subject, text = _compose(ticket, notice)
         body = "\n\n".join([_("Hello %(name)s,", name=notice.agent.name), text, _summary(ticket),
                             _("Open the ticket: %(url)s", url=portal_url(f"/tickets/{ticket.id}")),
                             "-- \n" + _("You can choose which notifications you get on your account page: "
                                         "%(url)s", url=portal_url("/account"))]) + "\n"
-    return queue_text_mail(session, notice.agent.email, subject, body, ticket_id=ticket.id)
+    return queue_text_mail(session, notice.agent.email, subject, body, lang, ticket_id=ticket.id)
 
 
 def _who(event: TicketEvent | None) -> str:

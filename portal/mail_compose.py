@@ -9,13 +9,14 @@ import re
 from dataclasses import dataclass, field
 
 from flask import render_template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .domain.markdown_render import render_markdown
 from .mail_links import portal_url
 from .mail_text import html_as_text
 
 LOCAL_LINK = re.compile(r'(\s(?:href|src)=")/(?!/)')
+WEB_ADDRESS = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)]")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,14 @@ class Paragraph:
 
     text: str
     kind: str = "paragraph"
+
+
+@dataclass(frozen=True)
+class LinkedText:
+    """Plain text whose web addresses become links in the HTML part (its line breaks kept)."""
+
+    text: str
+    kind: str = "linked"
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,28 @@ def markdown_plain(text: str) -> str:
     return html_as_text(absolute_links(render_markdown(text)))
 
 
+def linked_html(text: str) -> Markup:
+    """Plain text escaped, its line breaks as <br> and its web addresses as links."""
+    parts, last = [], 0
+    for match in WEB_ADDRESS.finditer(text):
+        parts.append(escape(text[last:match.start()]))
+        parts.append(Markup('<a href="{0}">{0}</a>').format(match.group(0)))
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return Markup("".join(parts)).replace("\n", Markup("<br>\n"))
+
+
+def text_mail_html(subject: str, body: str, lang: str) -> str:
+    """The HTML part of a mail written as plain text (account and agent mails): its paragraphs, with links,
+    in the same layout as every other mail."""
+    paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", body.strip()) if p.strip()]
+    return render_template("mail/message.html", mail=Mail(subject, "", [LinkedText(p) for p in paragraphs]),
+                           markdown_html=markdown_html, linked_html=linked_html, mail_lang=lang)
+
+
 def render(mail: Mail, lang: str) -> tuple[str, str]:
     """The plain-text and HTML parts of the mail, written in ``lang``."""
     text = render_template("mail/message.txt", mail=mail, markdown_plain=markdown_plain)
-    html = render_template("mail/message.html", mail=mail, markdown_html=markdown_html, mail_lang=lang)
+    html = render_template("mail/message.html", mail=mail, markdown_html=markdown_html, linked_html=linked_html,
+                           mail_lang=lang)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n", html

@@ -78,4 +78,4 @@ def queue_reset_mail(session: Session, user: User) -> OutboxMessage:
                  "account. Choose it here:\n%(url)s\n\nThe link works for %(hours)d hours and only once. If you "
                  "did not ask for it, ignore this message: your password stays as it is.\n",
                  name=user.name, url=url, hours=hours)
-    return queue_text_mail(session, user.email, subject, body)
+    return queue_text_mail(session, user.email, subject, body, str(get_locale()))

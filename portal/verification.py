@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from .domain.errors import N_, Invalid
 from .domain.models import OutboxMessage, User
+from .text_mail import queue_text_mail
 
 SALT = "mesa-verify-email"
 
@@ -51,24 +52,22 @@ def _portal_url(path: str) -> str:
 def queue_verification_mail(session: Session, user: User) -> OutboxMessage:
     """Write the "confirm your address" e-mail with a fresh link to the outbox, in the UI language."""
     hours = current_app.config["MESA_VERIFY_LINK_HOURS"]
-    with force_locale(str(get_locale())):
-        message = OutboxMessage(
-            recipient=user.email, subject=_("Confirm your e-mail address"),
-            body=_("Hello %(name)s,\n\nTo open tickets at the help centre, confirm that this address is yours:\n"
-                   "%(url)s\n\nThe link works for %(hours)d hours. If you did not create an account, ignore "
-                   "this message: nothing happens without the link.\n", name=user.name, hours=hours,
-                   url=_portal_url(f"/verify/{make_token(user)}")))
-    session.add(message)
-    return message
+    lang = str(get_locale())
+    with force_locale(lang):
+        subject = _("Confirm your e-mail address")
+        body = _("Hello %(name)s,\n\nTo open tickets at the help centre, confirm that this address is yours:\n"
+                 "%(url)s\n\nThe link works for %(hours)d hours. If you did not create an account, ignore "
+                 "this message: nothing happens without the link.\n", name=user.name, hours=hours,
+                 url=_portal_url(f"/verify/{make_token(user)}"))
+    return queue_text_mail(session, user.email, subject, body, lang)
 
 
 def queue_existing_account_notice(session: Session, user: User) -> OutboxMessage:
     """Tell the owner of an address that someone tried to register with it (they have an account already)."""
-    with force_locale(str(get_locale())):
-        message = OutboxMessage(
-            recipient=user.email, subject=_("Someone tried to create an account with your address"),
-            body=_("Hello %(name)s,\n\nSomeone tried to create a help-centre account with this address, but you "
-                   "have one already. If it was you, sign in here: %(url)s\nIf it was not you, ignore this "
-                   "message: nothing was changed.\n", name=user.name, url=_portal_url("/login")))
-    session.add(message)
-    return message
+    lang = str(get_locale())
+    with force_locale(lang):
+        subject = _("Someone tried to create an account with your address")
+        body = _("Hello %(name)s,\n\nSomeone tried to create a help-centre account with this address, but you "
+                 "have one already. If it was you, sign in here: %(url)s\nIf it was not you, ignore this "
+                 "message: nothing was changed.\n", name=user.name, url=_portal_url("/login"))
+    return queue_text_mail(session, user.email, subject, body, lang)

@@ -102,6 +102,9 @@ def test_an_agent_gets_the_mails_in_the_language_they_chose(seeded_app):
     assert mail.subject == f"[#{ticket_id}] Assigned to you: VPN drops"
     assert f"Ticket #{ticket_id} was assigned to you automatically." in mail.body
     assert "Requester: Customer <customer@example.com>" in mail.body
+    # Sent as text + HTML: the same words in the agent's language, the addresses clickable, the text escaped.
+    assert '<html lang="en">' in mail.html_body and "Requester: Customer &lt;customer@example.com&gt;" in mail.html_body
+    assert f'<a href="http://127.0.0.1:5000/tickets/{ticket_id}">' in mail.html_body
 
 
 def test_a_manual_assignment_mails_the_new_assignee_but_not_an_agent_who_takes_it_themselves(

@@ -23,7 +23,7 @@ from portal.domain.models import OutboxMessage, PortalEvent, Role, SurveyRespons
 from portal.domain.reports import build_report
 from portal.mail_links import rating_link, solved_link
 
-from .conftest import AuthActions, ROLE_EMAILS, csrf_token_from, user_by_role
+from .conftest import AuthActions, ROLE_EMAILS, csrf_token_from, mute_agent_mail, user_by_role
 from .test_mail_in import dovecot, fetch, free_port, mail, mailbox  # noqa: F401 (the IMAP fixtures)
 
 ES, EN = {"Accept-Language": "es"}, {"Accept-Language": "en"}
@@ -71,7 +71,9 @@ def smtp_server():
 
 @pytest.fixture
 def inbox(smtp_server, seeded_app):
-    """An empty inbox, and Mesa's mailer configured to send to the test server."""
+    """An empty inbox, and Mesa's mailer configured to send to the test server; the requester's mails only
+    (the agents' notifications are tested in tests/test_agent_notifications.py)."""
+    mute_agent_mail(seeded_app)
     smtp_server.handler.messages.clear()
     seeded_app.config.update(MESA_SMTP_HOST="127.0.0.1", MESA_SMTP_PORT=smtp_server.port, MESA_SMTP_STARTTLS=False,
                              MESA_SMTP_USER="", MESA_PORTAL_URL=PORTAL)

@@ -172,3 +172,11 @@ def test_requests_are_limited_per_client_address_and_mails_per_account(seeded_ap
 def test_a_malformed_address_is_refused_on_the_form(client):
     answer = ask_for_link(client, "not an address")
     assert answer.status_code == 400 and "is not an e-mail address" in answer.text
+
+
+def test_the_reset_mail_is_text_and_html_with_the_link_clickable(client, seeded_app):
+    ask_for_link(client, CUSTOMER)
+    [mail] = mails_to(seeded_app, CUSTOMER)
+    link = re.search(r"https?://\S+/password/reset/\S+", mail.body).group(0)
+    assert f'<a href="{link}">{link}</a>' in mail.html_body and '<html lang="en">' in mail.html_body
+    assert "Choose a new password" in mail.html_body and "<script" not in mail.html_body
