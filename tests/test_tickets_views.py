@@ -347,6 +347,9 @@ API_ROUTES = [
     ("POST", "/api/v1/tickets/{ticket}/time", {"minutes": 5, "version": "{ticket_version}"}, API_AGENTS),
     ("POST", "/api/v1/tickets/{ticket}/resolve", {"solution": "done", "version": "{ticket_version}"}, API_AGENTS),
     ("GET", "/api/v1/reports?days=7", {}, API_AGENTS),
+    ("GET", "/api/v1/reports/trends?days=30&by=day", {}, API_AGENTS),
+    ("GET", "/api/v1/reports/breakdowns?days=30", {}, API_AGENTS),
+    ("GET", "/api/v1/reports/gaps?days=30", {}, API_AGENTS),
 ]
 API_NUMBERS = {"version", "ticket_id", "assignee_id"}
 
@@ -406,6 +409,10 @@ ROUTES = [
     ("POST", "/tickets/{ticket}/time", {"minutes": "5", "version": "{ticket_version}"}, AGENT_CHANGES),
     ("GET", "/desk/", {}, AGENTS),
     ("GET", "/reports/", {}, AGENTS),
+    ("GET", "/reports/trends/?days=30&by=day", {}, AGENTS),
+    ("GET", "/reports/trends/volume.csv?days=30", {}, AGENTS),
+    ("GET", "/reports/gaps/?days=30", {}, AGENTS),
+    ("GET", "/reports/gaps/draft?ticket={resolved}", {}, AGENTS),
     ("GET", "/kb/", {}, AGENTS),
     ("GET", "/kb/new", {}, AGENTS),
     ("POST", "/kb/new", {**ARTICLE, "title": "Reset a badge reader", "confirm_new": "1"}, AGENT_CHANGES),
