@@ -370,7 +370,9 @@ class KnowledgeIndex:
         langs = {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found}
         contributions = fuse(self.ranking, qlang, proposals, langs)
         fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
-        for slug, shift in align_languages(fused, langs, {s: self.articles[s].topic for s in fused}, qlang).items():
+        topic_of = {slug: self.articles[slug].topic for slug in fused}
+        shifts = align_languages(fused, langs, topic_of, qlang) if self.ranking.align else {}
+        for slug, shift in shifts.items():
             contributions[slug][ALIGNMENT] = shift  # shown in "why it matched" beside the retrievers
             fused[slug] += shift
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))

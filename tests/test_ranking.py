@@ -230,7 +230,8 @@ def test_a_search_shows_the_language_alignment_as_part_of_the_score():
         Article("vpn-es", "Conectar la VPN desde casa", "es", "Abre el cliente VPN y conecta desde casa.", topic="vpn"),
         Article("vpn-en", "Connect to the VPN from home", "en", "Open the VPN client and connect from home.",
                 topic="vpn"),
-        Article("mail-es", "Buzón de correo lleno", "es", "Borra correos antiguos para liberar espacio.", topic="mail"),
+        Article("mail-es", "Buzón de correo lleno", "es", "Borra correos antiguos para liberar espacio.",
+                topic="mail"),
         Article("mail-en", "Mailbox full", "en", "Delete old mail to free up space.", topic="mail"),
         Article("printer-en", "Printer queue stuck", "en", "Clear the print queue and restart the printer."),
     ])
@@ -239,3 +240,8 @@ def test_a_search_shows_the_language_alignment_as_part_of_the_score():
     printer = next(hit for hit in hits if hit.slug == "printer-en")
     assert printer.retrievers["languages"] > 0
     assert sum(printer.retrievers.values()) == pytest.approx(printer.score, abs=1e-3)
+
+
+def test_the_one_retriever_baselines_are_not_aligned():
+    assert not get_ranking("bm25").align and not get_ranking("sentence-transformers").align
+    assert all(get_ranking(name).align for name in ("hybrid+e5", "e5-hybrid", "hybrid", "use+bm25", "fake"))
