@@ -225,7 +225,9 @@ def test_without_translations_or_when_the_other_language_already_scores_higher_n
 
 
 def test_a_search_shows_the_language_alignment_as_part_of_the_score():
-    index = KnowledgeIndex.create("fake", {"fake": FakeEmbedder()})
+    from dataclasses import replace
+
+    index = KnowledgeIndex.create(replace(get_ranking("fake"), align=True), {"fake": FakeEmbedder()})
     index.build([
         Article("vpn-es", "Conectar la VPN desde casa", "es", "Abre el cliente VPN y conecta desde casa.", topic="vpn"),
         Article("vpn-en", "Connect to the VPN from home", "en", "Open the VPN client and connect from home.",
@@ -242,6 +244,6 @@ def test_a_search_shows_the_language_alignment_as_part_of_the_score():
     assert sum(printer.retrievers.values()) == pytest.approx(printer.score, abs=1e-3)
 
 
-def test_the_one_retriever_baselines_are_not_aligned():
-    assert not get_ranking("bm25").align and not get_ranking("sentence-transformers").align
-    assert all(get_ranking(name).align for name in ("hybrid+e5", "e5-hybrid", "hybrid", "use+bm25", "fake"))
+def test_only_rankings_with_a_cross_language_retriever_are_aligned():
+    assert not any(get_ranking(name).align for name in ("bm25", "sentence-transformers", "fake"))
+    assert all(get_ranking(name).align for name in ("hybrid+e5", "e5-hybrid", "hybrid", "use+bm25", "use"))
