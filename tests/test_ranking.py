@@ -195,3 +195,55 @@ def test_a_dense_retrievers_scores_are_standardised_within_each_article_language
     few = {slug: found[slug] for slug in list(found)[: n + 2]}  # two English candidates only: one list
     z, _ = standardised_scores(Proposal(few), langs)
     assert z["es0"] > z["en0"]
+
+
+def test_translations_put_the_other_languages_scores_on_the_query_languages_scale():
+    from indexer.ranking import align_languages
+
+    fused = {"es-vpn": 3.0, "en-vpn": 2.0, "es-mail": 2.5, "en-mail": 1.6, "es-print": 1.0, "en-print": 0.1,
+             "en-slow-vpn": 2.2, "es-laptop": 2.6}
+    langs = {slug: slug[:2] for slug in fused}
+    topics = {slug: slug[3:] for slug in fused if slug[3:] in ("vpn", "mail", "print")}
+    shifts = align_languages(fused, langs, topics, "es", anchors=2)
+    # the two best topics in both languages: their Spanish versions score 1.0 and 0.9 above their English ones;
+    # only the English article without a Spanish version moves (the others count at their Spanish versions)
+    assert shifts == {"en-slow-vpn": pytest.approx(0.95)}
+    assert fused["en-slow-vpn"] + shifts["en-slow-vpn"] > fused["es-laptop"]  # the English-only answer now leads
+
+
+def test_without_translations_or_when_the_other_language_already_scores_higher_nothing_moves():
+    from indexer.ranking import align_languages
+
+    langs = {"es-a": "es", "en-b": "en", "en-a": "en"}
+    assert align_languages({"es-a": 2.0, "en-b": 1.0}, langs, {}, "es") == {}  # no topic in both languages
+    assert align_languages({"es-a": 2.0, "en-b": 1.0}, langs, {"es-a": "a"}, "es") == {}
+    # the English version outscores the Spanish one: a shift would only lower the query's own language
+    assert align_languages({"es-a": 1.0, "en-a": 2.0, "en-b": 1.5}, langs, {"es-a": "a", "en-a": "a"}, "es") == {}
+    assert align_languages({"en-a": 1.0, "en-b": 2.0}, langs, {"en-a": "a"}, "es") == {}  # one language only
+    # one topic in both languages is too few to tell the scales apart from that topic's own gap
+    assert align_languages({"es-a": 3.0, "en-a": 1.0, "en-b": 1.5}, langs, {"es-a": "a", "en-a": "a"}, "es") == {}
+
+
+def test_a_search_shows_the_language_alignment_as_part_of_the_score():
+    from dataclasses import replace
+
+    index = KnowledgeIndex.create(replace(get_ranking("fake"), align=True), {"fake": FakeEmbedder()})
+    index.build([
+        Article("vpn-es", "Conectar la VPN desde casa", "es", "Abre el cliente VPN y conecta desde casa.", topic="vpn"),
+        Article("vpn-en", "Connect to the VPN from home", "en", "Open the VPN client and connect from home.",
+                topic="vpn"),
+        Article("mail-es", "Buzón de correo lleno", "es", "Borra correos antiguos para liberar espacio.",
+                topic="mail"),
+        Article("mail-en", "Mailbox full", "en", "Delete old mail to free up space.", topic="mail"),
+        Article("printer-en", "Printer queue stuck", "en", "Clear the print queue and restart the printer."),
+    ])
+    hits = index.search("no puedo conectar la vpn desde casa", k=3, prefer_lang="es")
+    assert hits[0].slug == "vpn-es" and "languages" not in hits[0].retrievers  # the query's own language
+    printer = next(hit for hit in hits if hit.slug == "printer-en")
+    assert printer.retrievers["languages"] > 0
+    assert sum(printer.retrievers.values()) == pytest.approx(printer.score, abs=1e-3)
+
+
+def test_only_rankings_with_a_cross_language_retriever_are_aligned():
+    assert not any(get_ranking(name).align for name in ("bm25", "sentence-transformers", "fake"))
+    assert all(get_ranking(name).align for name in ("hybrid+e5", "e5-hybrid", "hybrid", "use+bm25", "use"))
