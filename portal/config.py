@@ -166,11 +166,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Most e-mails one sender may turn into tickets or replies per hour; the rest are quarantined.", int),
     Setting("ATTACHMENT_STORE", "database",
             "Where attachments' bytes are stored: `database` (a table of their own, shared by every host, in "
-            "backups) or `directory` (files under MESA_ATTACHMENTS_DIR, which every host must share). Files "
-            "stored before a change stay readable.", choices=("database", "directory")),
+            "backups), `directory` (files under MESA_ATTACHMENTS_DIR, which every host must share) or `s3` "
+            "(objects in MESA_S3_BUCKET of S3 or an S3-compatible server, backed up apart). Files stored before "
+            "a change stay readable.", choices=("database", "directory", "s3")),
     Setting("ATTACHMENTS_DIR", "",
             "Directory of the `directory` attachment store, outside the web root. Empty: `attachments` in "
             "MESA_INSTANCE_DIR."),
+    Setting("S3_ENDPOINT_URL", "",
+            "Address of an S3-compatible server for the `s3` attachment store (e.g. `https://minio.example.com`). "
+            "Empty: AWS S3 itself."),
+    Setting("S3_BUCKET", "",
+            "Bucket of the `s3` attachment store (required when MESA_ATTACHMENT_STORE=s3; Mesa does not create "
+            "it). Credentials are not Mesa settings: boto3 reads them from AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or a profile, or an instance role)."),
+    Setting("S3_PREFIX", "mesa/attachments/",
+            "Start of the `s3` store's object keys; each file is `<prefix><sha256 of its content>`, stored once."),
+    Setting("S3_REGION", "",
+            "Region of the `s3` store's bucket (e.g. `eu-west-1`). Empty: boto3's default (AWS_DEFAULT_REGION "
+            "or the profile's)."),
     Setting("ATTACHMENT_MAX_BYTES", 10_000_000,
             "Largest file that may be attached (a ticket's form, a reply, an e-mail, an article image), in bytes.",
             int),

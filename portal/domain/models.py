@@ -625,8 +625,8 @@ class Attachment(Base):
     """A file someone attached: to a ticket's message (the event it came with: the opening description, a
     reply, an internal note, an e-mail), or to an article (an image placed in its Markdown). Who may read it
     follows what it belongs to (portal/domain/attachments.py). Its bytes are stored apart (``storage``:
-    ``database``, an AttachmentBlob row, or ``directory``, a file named by its SHA-256), so listing never
-    loads them."""
+    ``database``, an AttachmentBlob row; ``directory``, a file named by its SHA-256; ``s3``, an object so
+    named), so listing never loads them."""
 
     __tablename__ = "attachments"
 
@@ -638,7 +638,7 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(100))  # found from the content, never from the name
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    storage: Mapped[str] = mapped_column(String(10))  # database | directory
+    storage: Mapped[str] = mapped_column(String(10))  # database | directory | s3
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -15,7 +15,7 @@ from ..auth import agent_required, viewer
 from ..db import get_session
 from ..domain import attachments as attachment_service
 from ..domain import knowledge
-from ..domain.attachment_store import stores_for
+from ..domain.attachment_store import ObjectStore, stores_for
 from ..domain.errors import N_, Invalid, NotFound
 from ..domain.file_types import allowed_type, ascii_filename, detect
 from ..domain import tickets as ticket_service
@@ -142,6 +142,18 @@ def allow_files_in_upload_forms() -> None:
         request.max_content_length = max(settings().request_limit, current_app.config["MAX_CONTENT_LENGTH"])
 
 
+def object_store_from(config) -> ObjectStore | None:
+    """The ``s3`` store of the MESA_S3_* settings (None without a bucket: files stored there before are then
+    missing); RuntimeError when MESA_ATTACHMENT_STORE=s3 has no bucket to write to."""
+    if not config["MESA_S3_BUCKET"]:
+        if config["MESA_ATTACHMENT_STORE"] == "s3":
+            raise RuntimeError("MESA_ATTACHMENT_STORE=s3 needs MESA_S3_BUCKET, the bucket that keeps the files "
+                               "(credentials come from the AWS_* environment variables or boto3's other sources).")
+        return None
+    return ObjectStore(config["MESA_S3_BUCKET"], prefix=config["MESA_S3_PREFIX"],
+                       endpoint_url=config["MESA_S3_ENDPOINT_URL"], region=config["MESA_S3_REGION"])
+
+
 def init_app(app: Flask) -> None:
     """The settings and stores, the request size hook (registered before the checks that read the form),
     and the routes."""
@@ -149,7 +161,7 @@ def init_app(app: Flask) -> None:
     directory = Path(config["MESA_ATTACHMENTS_DIR"] or Path(app.instance_path) / "attachments")
     app.extensions["mesa_attachments"] = attachment_service.AttachmentSettings(
         max_bytes=config["MESA_ATTACHMENT_MAX_BYTES"], max_files=config["MESA_ATTACHMENT_MAX_FILES"],
-        stores=stores_for(directory), write_to=config["MESA_ATTACHMENT_STORE"])
+        stores=stores_for(directory, object_store_from(config)), write_to=config["MESA_ATTACHMENT_STORE"])
     app.before_request(allow_files_in_upload_forms)
     app.register_blueprint(bp)
     app.jinja_env.globals.update(attachment_path=attachment_service.path_of,
