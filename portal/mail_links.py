@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from . import signed_links
 from .domain.errors import N_, DomainError
 from .domain.models import Ticket
 
@@ -44,10 +44,6 @@ class LinkTarget:
     article_slug: str = ""
 
 
-def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
-
-
 def portal_url(path: str) -> str:
     """An absolute address on the portal, for a link in an e-mail (sent outside any request)."""
     return f"{current_app.config['MESA_PORTAL_URL'].rstrip('/')}{path}"
@@ -55,12 +51,12 @@ def portal_url(path: str) -> str:
 
 def solved_token(ticket: Ticket, article_slug: str) -> str:
     """The signed token of a "This solved my problem" link."""
-    return _serializer(SOLVED_SALT).dumps({"t": ticket.id, "r": ticket.requester_id, "a": article_slug})
+    return signed_links.make_token(SOLVED_SALT, {"t": ticket.id, "r": ticket.requester_id, "a": article_slug})
 
 
 def rating_token(ticket: Ticket) -> str:
     """The signed token of the ticket's satisfaction links (one for every rating)."""
-    return _serializer(RATE_SALT).dumps({"t": ticket.id, "r": ticket.requester_id})
+    return signed_links.make_token(RATE_SALT, {"t": ticket.id, "r": ticket.requester_id})
 
 
 def solved_link(ticket: Ticket, article_slug: str) -> str:
@@ -76,16 +72,14 @@ def rating_link(ticket: Ticket, rating: int) -> str:
 def _read(session: Session, token: str, salt: str) -> tuple[Ticket, dict]:
     """The ticket a valid, unexpired token of this kind names, and the token's data; LinkInvalid or
     LinkExpired with a clear message otherwise."""
-    max_age = current_app.config["MESA_MAIL_LINK_DAYS"] * 86400
-    try:
-        data = _serializer(salt).loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise LinkExpired(N_("This link has expired: links in our e-mails work for %(days)d days. Sign in to "
-                             "see your ticket."), days=current_app.config["MESA_MAIL_LINK_DAYS"]) from None
-    except BadSignature:
-        raise LinkInvalid(N_("This link is not valid. Check that you opened all of it, or sign in to see your "
-                             "ticket.")) from None
-    ticket_id = data.get("t") if isinstance(data, dict) else None
+    days = current_app.config["MESA_MAIL_LINK_DAYS"]
+    data = signed_links.read_token(
+        salt, token, days * 86400,
+        expired=LinkExpired(N_("This link has expired: links in our e-mails work for %(days)d days. Sign in to "
+                               "see your ticket."), days=days),
+        invalid=LinkInvalid(N_("This link is not valid. Check that you opened all of it, or sign in to see your "
+                               "ticket.")))
+    ticket_id = data.get("t")
     ticket = session.get(Ticket, ticket_id) if isinstance(ticket_id, int) else None
     if ticket is None or ticket.requester_id != data.get("r"):
         raise LinkInvalid(N_("This link does not lead to a ticket any more."))

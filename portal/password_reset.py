@@ -13,20 +13,15 @@ import hmac
 
 from flask import current_app
 from flask_babel import force_locale, get_locale, gettext as _
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from . import signed_links
 from .domain import users as user_service
 from .domain.errors import N_, Invalid
 from .domain.models import OutboxMessage, User
 from .text_mail import queue_text_mail
 
 SALT = "mesa-password-reset"
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    """Signs and checks reset tokens with the secret key (its own salt: a verification token is no reset one)."""
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
 
 
 def password_fingerprint(user: User) -> str:
@@ -37,21 +32,18 @@ def password_fingerprint(user: User) -> str:
 
 def make_token(user: User) -> str:
     """A reset token for the account as it is now."""
-    return _serializer().dumps({"user": user.id, "email": user.email, "pw": password_fingerprint(user)})
+    return signed_links.make_token(SALT, {"user": user.id, "email": user.email, "pw": password_fingerprint(user)})
 
 
 def read_token(session: Session, token: str) -> User:
     """The active account a valid, unexpired, unused token was made for; Invalid with a clear message
     otherwise."""
-    try:
-        data = _serializer().loads(token, max_age=current_app.config["MESA_PASSWORD_RESET_HOURS"] * 3600)
-    except SignatureExpired:
-        raise Invalid(N_("This password-reset link has expired. Ask for a new one.")) from None
-    except BadSignature:
-        raise Invalid(N_("This password-reset link is not valid. Check that you copied all of it, or ask for a "
-                         "new one.")) from None
-    user = session.get(User, data.get("user")) if isinstance(data, dict) and isinstance(data.get("user"), int) \
-        else None
+    data = signed_links.read_token(
+        SALT, token, current_app.config["MESA_PASSWORD_RESET_HOURS"] * 3600,
+        expired=Invalid(N_("This password-reset link has expired. Ask for a new one.")),
+        invalid=Invalid(N_("This password-reset link is not valid. Check that you copied all of it, or ask for a "
+                           "new one.")))
+    user = session.get(User, data["user"]) if isinstance(data.get("user"), int) else None
     if user is None or not user.active or user.email != data.get("email") \
             or not hmac.compare_digest(password_fingerprint(user), str(data.get("pw", ""))):
         raise Invalid(N_("This password-reset link was used already or is no longer valid. Ask for a new one."))

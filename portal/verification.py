@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_babel import get_locale, force_locale, gettext as _
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from . import signed_links
 from .domain.errors import N_, Invalid
 from .domain.models import OutboxMessage, User
 from .text_mail import queue_text_mail
@@ -19,27 +19,19 @@ from .text_mail import queue_text_mail
 SALT = "mesa-verify-email"
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
-
-
 def make_token(user: User) -> str:
     """A verification token for the account's current address."""
-    return _serializer().dumps({"user": user.id, "email": user.email})
+    return signed_links.make_token(SALT, {"user": user.id, "email": user.email})
 
 
 def read_token(session: Session, token: str) -> User:
     """The account a valid, unexpired token was made for; Invalid with a clear message otherwise."""
-    max_age = current_app.config["MESA_VERIFY_LINK_HOURS"] * 3600
-    try:
-        data = _serializer().loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise Invalid(N_("This confirmation link has expired. Sign in and ask for a new one.")) from None
-    except BadSignature:
-        raise Invalid(N_("This confirmation link is not valid. Check that you copied all of it, or sign in "
-                         "and ask for a new one.")) from None
-    user = session.get(User, data.get("user")) if isinstance(data, dict) and isinstance(data.get("user"), int) \
-        else None
+    data = signed_links.read_token(
+        SALT, token, current_app.config["MESA_VERIFY_LINK_HOURS"] * 3600,
+        expired=Invalid(N_("This confirmation link has expired. Sign in and ask for a new one.")),
+        invalid=Invalid(N_("This confirmation link is not valid. Check that you copied all of it, or sign in "
+                           "and ask for a new one.")))
+    user = session.get(User, data["user"]) if isinstance(data.get("user"), int) else None
     if user is None or user.email != data.get("email") or not user.active:
         raise Invalid(N_("This confirmation link is not valid any more. Sign in and ask for a new one."))
     return user
