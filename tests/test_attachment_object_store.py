@@ -159,6 +159,23 @@ def test_a_file_missing_from_the_bucket_is_a_404_with_a_message(seeded_app_with,
     assert response.status_code == 404 and "no longer in the store" in response.text
 
 
+def test_a_store_that_cannot_be_reached_is_a_503_with_a_message_never_a_500(seeded_app_with, s3_settings):
+    app = seeded_app_with(**s3_settings)
+    client = app.test_client()
+    AuthActions(client).login(Role.CUSTOMER)
+    ask_for_help(client, [(pdf(), "kept.pdf")])
+    kept = ticket_files(app, newest_ticket(app).id)[0]
+    down = seeded_app_with(**{**s3_settings, "MESA_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    client = down.test_client()
+    AuthActions(client).login(Role.CUSTOMER)
+    response = client.get(f"/attachments/{kept.id}", headers=EN)
+    assert response.status_code == 503 and "cannot be reached" in response.text
+    tickets_before = newest_ticket(down).id
+    refused = ask_for_help(client, [(png(), "shot.png")])
+    assert refused.status_code == 503 and "nothing was changed" in refused.text
+    assert newest_ticket(down).id == tickets_before  # the whole request rolled back: no ticket without its file
+
+
 # ----- settings ---------------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ stored before readable.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -23,7 +24,10 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from .errors import N_, DomainError
 from .models import Attachment, AttachmentBlob
+
+log = logging.getLogger(__name__)
 
 STORE_NAMES = ("database", "directory", "s3")
 MISSING_OBJECT_CODES = {"404", "NoSuchKey", "NotFound"}  # what S3 answers for a key that is not there
@@ -94,6 +98,17 @@ class DirectoryStore:
             return None
 
 
+class StoreUnavailable(DomainError):
+    """The store that holds a file cannot be reached now (the object store is down, the directory unreadable)."""
+
+    status = 503
+
+
+def _unavailable() -> StoreUnavailable:
+    return StoreUnavailable(N_("The file store cannot be reached right now; nothing was changed. Try again in a "
+                               "moment."))
+
+
 class ObjectStore:
     """Bytes in an S3-compatible bucket, under ``<prefix><sha256>``. Credentials come from boto3's usual chain
     (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, an instance role), never from Mesa's settings."""
@@ -121,8 +136,10 @@ class ObjectStore:
                 from botocore.config import Config
 
                 # Checksums only where S3 requires them: several S3-compatible servers refuse the others.
+                # A store that is down answers within seconds (a page waits for it), not after boto3's minute.
                 config = Config(request_checksum_calculation="when_required",
-                                response_checksum_validation="when_required")
+                                response_checksum_validation="when_required", connect_timeout=5, read_timeout=30,
+                                retries={"max_attempts": 2, "mode": "standard"})
                 self._client = boto3.session.Session().client(
                     "s3", endpoint_url=self.endpoint_url or None, region_name=self.region or None, config=config)
             return self._client
@@ -130,37 +147,51 @@ class ObjectStore:
     def put(self, session: Session, attachment: Attachment, data: bytes) -> None:
         """Upload the object unless the same content is already there. A transaction rolled back afterwards
         leaves the object unused, which is harmless."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         key = self.key_of(attachment.sha256)
         if self._exists(key):
             return
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/octet-stream")
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/octet-stream")
+        except (BotoCoreError, ClientError):
+            log.exception("could not store attachment %s in bucket %s", attachment.id, self.bucket)
+            raise _unavailable() from None
 
     def get(self, session: Session, attachment: Attachment) -> bytes | None:
         """The object's bytes (None when it is missing)."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=self.key_of(attachment.sha256))
+            body = answer["Body"]
+            try:
+                return body.read()
+            finally:
+                body.close()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES:
                 return None
-            raise
-        body = answer["Body"]
-        try:
-            return body.read()
-        finally:
-            body.close()
+            log.exception("could not read attachment %s from bucket %s", attachment.id, self.bucket)
+            raise _unavailable() from None
+        except BotoCoreError:
+            log.exception("could not read attachment %s from bucket %s", attachment.id, self.bucket)
+            raise _unavailable() from None
 
     def _exists(self, key: str) -> bool:
         """Whether the bucket already has an object under ``key``."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES:
                 return False
-            raise
+            log.exception("could not reach bucket %s", self.bucket)
+            raise _unavailable() from None
+        except BotoCoreError:
+            log.exception("could not reach bucket %s", self.bucket)
+            raise _unavailable() from None
         return True
 
 
