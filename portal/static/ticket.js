@@ -34,6 +34,9 @@
     body.dispatchEvent(new Event("input", {bubbles: true}));
   }
 
+  // For the other scripts of the page (kb-search.js): the same insertion at the cursor.
+  window.MesaReply = {insert: insert};
+
   var canned = document.getElementById("canned-select");
   if (canned) {
     var hint = document.getElementById("canned-hint");

@@ -24,6 +24,8 @@ from ..i18n import status_label
 from ..background import request_delivery
 from ..notifications import notify_requester
 from ..search import SearchUnavailable, get_search
+from ..similar_tickets import similar_tickets
+from ..gap_service import question_vectors
 from .attachments import settings as attachment_settings, uploads_from_request
 
 bp = Blueprint("tickets", __name__)
@@ -50,6 +52,15 @@ def _matching_articles(ticket: Ticket):
         topics = set(get_session().scalars(select(Article.topic).where(Article.slug.in_(seen), Article.topic != "")))
         seen |= set(get_session().scalars(select(Article.slug).where(Article.topic.in_(topics)))) if topics else set()
     return [hit for hit in hits if hit.slug not in seen]
+
+
+def _similar_solved(ticket: Ticket):
+    """The solved tickets most like this one (agents only), or None when the model could not embed them."""
+    try:
+        return similar_tickets(get_session(), ticket, question_vectors(current_app))
+    except Exception:  # a model that fails to load must not take the ticket page down with it
+        current_app.logger.exception("similar tickets for ticket %s", ticket.id)
+        return None
 
 
 def canned_by_language(ticket: Ticket, agent) -> list[tuple[str, list[tuple[CannedReply, str]]]]:
@@ -88,6 +99,7 @@ def render_ticket(ticket: Ticket, status: int = 200, draft: dict | None = None):
             agents=ticket_service.agents(get_session()),
             canned=canned_by_language(ticket, current_user),
             articles=_matching_articles(ticket),
+            similar=_similar_solved(ticket),
             minutes=ticket_service.total_minutes(ticket),
             portal_url=current_app.config["MESA_PORTAL_URL"].rstrip("/"),
             produced=knowledge.articles_from_ticket(get_session(), ticket),
