@@ -236,3 +236,21 @@ def test_the_user_forms_refuse_a_post_without_the_csrf_token(seeded_app):
                        ).status_code == 400
     with seeded_app.app_context():
         assert get_session().get(User, agent).active
+
+
+def test_a_deactivated_agents_page_asks_to_reassign_their_open_tickets(seeded_app):
+    with seeded_app.app_context():
+        from portal.domain import tickets as svc
+
+        session = get_session()
+        agent = user_by_role(session, Role.AGENT_L1)
+        ticket = svc.create_ticket(session, user_by_role(session, Role.CUSTOMER), "VPN", "It drops.", "vpn", 3, 3,
+                                   seeded_app.extensions["mesa_sla"])
+        ticket.assignee = agent
+        session.commit()
+        agent_id = agent.id
+        assert user_admin.open_tickets_assigned(session, agent) == 1
+    client = admin_client(seeded_app)
+    post_form(client, f"/admin/users/{agent_id}/deactivate", {}, page_url=f"/admin/users/{agent_id}")
+    page = client.get(f"/admin/users/{agent_id}", headers=EN).text
+    assert re.search(r"Open tickets assigned</dt><dd>1 <strong[^>]*>Reassign them", page)

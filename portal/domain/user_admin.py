@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .errors import N_, Invalid
-from .models import Role, Team, User, utcnow
+from .models import OPEN_STATUSES, Role, Team, Ticket, User, utcnow
 from .users import EMAIL_RE, NO_PASSWORD, check_address_free, normalise_email, parse_role
 
 USERS_PER_PAGE = 25
@@ -119,3 +119,10 @@ def reactivate(user: User) -> None:
     if user.active:
         raise Invalid(N_("%(name)s is already active."), name=user.name)
     user.active = True
+
+
+def open_tickets_assigned(session: Session, user: User) -> int:
+    """How many open tickets are assigned to the account (a deactivated agent's stay assigned until an agent
+    reassigns them)."""
+    return session.scalar(select(func.count(Ticket.id)).where(Ticket.assignee_id == user.id,
+                                                              Ticket.status.in_(OPEN_STATUSES))) or 0

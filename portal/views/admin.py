@@ -295,7 +295,8 @@ def user_create():
 
 def _user_page(user: User, form: UserRoleForm, status: int = 200):
     """One account: its role and team form, and the buttons to deactivate or reactivate it."""
-    return render_template("admin/user.html", user=user, form=form, role_labels=ROLE_LABELS), status
+    return render_template("admin/user.html", user=user, form=form, role_labels=ROLE_LABELS,
+                           open_assigned=user_admin.open_tickets_assigned(get_session(), user)), status
 
 
 @bp.get("/users/<int:user_id>")
