@@ -111,3 +111,19 @@ class AgentNotificationsForm(FlaskForm):
     sla_warning = BooleanField(_l("A ticket of mine is about to miss its SLA target"))
     language = SelectField(_l("Language of these e-mails"), choices=[])
     submit = SubmitField(_l("Save notifications"))
+
+
+class UserRoleForm(FlaskForm):
+    """Admins set an account's role and team (the choices are filled by the view)."""
+
+    role = SelectField(_l("Role"), choices=[])
+    team = SelectField(_l("Team"), choices=[])
+    submit = SubmitField(_l("Save"))
+
+
+class NewUserForm(UserRoleForm):
+    """Admins create an agent or admin account (with the role and team rules of UserRoleForm)."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120), single_line])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    submit = SubmitField(_l("Create the account and mail a password link"))

@@ -71,3 +71,17 @@ def queue_reset_mail(session: Session, user: User) -> OutboxMessage:
                  "did not ask for it, ignore this message: your password stays as it is.\n",
                  name=user.name, url=url, hours=hours)
     return queue_text_mail(session, user.email, subject, body, str(get_locale()))
+
+
+def queue_welcome_mail(session: Session, user: User, admin: User) -> OutboxMessage:
+    """Write the e-mail that tells someone an admin made them an account, with a link to choose its password
+    (a reset link: signed, expiring after MESA_PASSWORD_RESET_HOURS, working once), in the request's language."""
+    hours = current_app.config["MESA_PASSWORD_RESET_HOURS"]
+    url = f"{current_app.config['MESA_PORTAL_URL'].rstrip('/')}/password/reset/{make_token(user)}"
+    with force_locale(str(get_locale())):
+        subject = _("Your help-desk account: choose your password")
+        body = _("Hello %(name)s,\n\n%(admin)s made you an account on the help desk, for %(email)s. Choose its "
+                 "password here:\n%(url)s\n\nThe link works for %(hours)d hours and only once; when it has "
+                 "expired, use \"Forgot your password?\" on the sign-in page.\n",
+                 name=user.name, admin=admin.name, email=user.email, url=url, hours=hours)
+    return queue_text_mail(session, user.email, subject, body, str(get_locale()))

@@ -398,6 +398,8 @@ ROUTES = [
     ("POST", "/tickets/{other_ticket}/reply", {"body": "hello", "version": "{other_version}"},
      (302, 404, 302, 302, 302)),
     ("POST", "/tickets/{resolved}/survey", {"rating": "4"}, (302, 302, 403, 403, 403)),
+    ("POST", "/tickets/{ticket}/close", {}, (302, 302, 403, 403, 403)),
+    ("POST", "/tickets/{other_ticket}/close", {}, (302, 404, 403, 403, 403)),
     ("POST", "/tickets/{other_ticket}/survey", {"rating": "4"}, (302, 404, 403, 403, 403)),
     ("POST", "/tickets/{ticket}/assign", {"assignee": "{l2}", "version": "{ticket_version}"}, AGENT_CHANGES),
     ("POST", "/tickets/{ticket}/status", {"status": "pending_customer", "version": "{ticket_version}"},
@@ -441,6 +443,14 @@ ROUTES = [
     ("GET", "/admin/teams", {}, ADMINS),
     ("POST", "/admin/teams", {"name": "Network", "categories": "vpn"}, ADMIN_CHANGES),
     ("POST", "/admin/teams/members", {"agent": "{l1}", "team": "{team}"}, ADMIN_CHANGES),
+    ("GET", "/admin/users?q=a&role=agent_l1&page=2", {}, ADMINS),
+    ("POST", "/admin/users", {"name": "Nuria Nueva", "email": "nuria@example.com", "role": "agent_l1", "team": "{team}"},
+     ADMIN_CHANGES),
+    ("GET", "/admin/users/{l1}", {}, ADMINS),
+    ("POST", "/admin/users/{l1}", {"role": "agent_l2", "team": "{team}"}, ADMIN_CHANGES),
+    ("POST", "/admin/users/{l1}/deactivate", {}, ADMIN_CHANGES),
+    ("POST", "/admin/users/{retired}/reactivate", {}, ADMIN_CHANGES),
+    ("POST", "/admin/users/{l1}/password-link", {}, ADMIN_CHANGES),
     ("GET", "/admin/outbox", {}, ADMINS),
     ("POST", "/admin/outbox/{failed_mail}/retry", {}, ADMIN_CHANGES),
     ("GET", "/admin/mail", {}, ADMINS),
@@ -497,6 +507,9 @@ def permission_fixtures(app) -> dict:
         stranger = User(email="stranger@example.com", name="Stranger", role=Role.CUSTOMER, password_hash="!",
                         email_verified_at=utcnow())
         other = svc.create_ticket(session, stranger, "Other", "text", "vpn", 3, 3, policy)
+        retired = User(email="retired@example.com", name="Retired Agent", role=Role.AGENT_L1, password_hash="!",
+                       active=False)
+        session.add(retired)
         canned, team = CannedReply(title="Hello", body="Hello {requester_name}"), Team(name="Desk", categories=[])
         failed_mail = OutboxMessage(recipient="customer@example.com", subject="Hi", body="Hi",
                                     status=OutboxStatus.FAILED, attempts=8, last_error="SMTPDataError: 554")
@@ -521,7 +534,7 @@ def permission_fixtures(app) -> dict:
                 "verify_token": make_token(customer),
                 "solved_token": solved_token(mine, PUBLISHED), "rating_token": rating_token(resolved),
                 "reset_token": password_reset.make_token(customer),
-                "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id,
+                "l1": user_by_role(session, Role.AGENT_L1).id, "l2": l2.id, "retired": retired.id,
                 "published_version": versions[PUBLISHED], "draft_version": versions[DRAFT], **files}
 
 
@@ -573,7 +586,7 @@ def test_the_permission_table_has_every_route_of_the_app(seeded_app):
     placeholders = {name: 1 for name in ("ticket", "other_ticket", "resolved", "canned", "failed_mail", "mail",
                                          "other_mail", "quarantined_mail", "token", "verify_token", "solved_token",
                                          "rating_token", "attachment", "other_attachment", "note_attachment",
-                                         "article_image", "draft_image", "loose_image", "reset_token")}
+                                         "article_image", "draft_image", "loose_image", "reset_token", "l1", "retired")}
     in_table = {(method, adapter.match(path.split("?")[0].format(**placeholders), method=method,
                                        return_rule=True)[0].rule) for method, path, _, _ in ROUTES}
     in_app = {(method, rule.rule) for rule in seeded_app.url_map.iter_rules() if rule.endpoint != "static"

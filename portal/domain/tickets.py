@@ -409,16 +409,33 @@ def close_as_self_solved(session: Session, ticket: Ticket, article_slug: str, ar
     """The requester says an article offered to them solved the problem: the ticket is closed as solved by
     self-service (a public event in its log; no solution or resolution time of the desk is recorded).
     Invalid when the ticket is no longer open (resolved, closed, or closed this way before)."""
+    previous = _close_without_resolution(ticket, now or utcnow())
+    return _log(ticket, ticket.requester, "self_solved", True, article_title, article=article_slug,
+                channel=channel, **{"from": previous.value})
+
+
+def _close_without_resolution(ticket: Ticket, now: datetime) -> TicketStatus:
+    """Close an open ticket the requester says is fixed, recording no solution or resolution time of the desk
+    (so the SLA and the reports do not count it as resolved by the desk); its status before. Invalid when the
+    ticket is no longer open."""
     if not ticket.is_open:
         raise Invalid(N_("Ticket %(number)s is already resolved or closed: nothing was changed."),
                       number=ticket.number)
-    now = now or utcnow()
     previous = ticket.status
     ticket.status = TicketStatus.CLOSED
     ticket.closed_at = now
     _touch(ticket, now)
-    return _log(ticket, ticket.requester, "self_solved", True, article_title, article=article_slug,
-                channel=channel, **{"from": previous.value})
+    return previous
+
+
+def close_by_requester(session: Session, ticket: Ticket, user: User, now: datetime | None = None) -> TicketEvent:
+    """The requester's "Close my ticket, it is fixed": closed as solved by the requester (a public event in
+    its log), like a self-service close. NotAllowed for anyone but the requester; Invalid when it is no longer
+    open (an agent resolved it meanwhile: the requester then rates it instead)."""
+    if ticket.requester_id != user.id:
+        raise NotAllowed(N_("Only the requester can close the ticket as fixed."))
+    previous = _close_without_resolution(ticket, now or utcnow())
+    return _log(ticket, user, "closed_by_requester", True, **{"from": previous.value})
 
 
 def submit_survey(session: Session, ticket: Ticket, user: User, rating, comment: str = "",

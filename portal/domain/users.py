@@ -55,6 +55,21 @@ def find_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
+def parse_role(role: Role | str) -> Role:
+    """The role a value names; Invalid (listing the roles) when it names none."""
+    try:
+        return Role(role)
+    except ValueError:
+        raise Invalid(N_("Unknown role '%(role)s'; choose one of %(roles)s."), role=role,
+                      roles=", ".join(r.value for r in Role)) from None
+
+
+def check_address_free(session: Session, email: str) -> None:
+    """Invalid when an account has this address already (in any case)."""
+    if find_by_email(session, email) is not None:
+        raise Invalid(N_("An account for %(email)s exists already."), email=normalise_email(email))
+
+
 def create_user(session: Session, email: str, name: str, password: str, role: Role | str,
                 verified: bool = True) -> User:
     """A new account; Invalid if the e-mail is malformed or taken, the password too short or the role unknown.
@@ -63,13 +78,8 @@ def create_user(session: Session, email: str, name: str, password: str, role: Ro
     address is verified by the link of an e-mail.
     """
     email = check_new_account(email, password)
-    try:
-        role = Role(role)
-    except ValueError:
-        raise Invalid(N_("Unknown role '%(role)s'; choose one of %(roles)s."), role=role,
-                      roles=", ".join(r.value for r in Role)) from None
-    if find_by_email(session, email) is not None:
-        raise Invalid(N_("An account for %(email)s exists already."), email=email)
+    role = parse_role(role)
+    check_address_free(session, email)
     user = User(email=email, name=(name or email.split("@")[0]).strip()[:120], role=role,
                 email_verified_at=utcnow() if verified else None)
     user.set_password(password)

@@ -1,9 +1,10 @@
-"""Admin pages: canned replies, teams, the e-mail outbox, incoming mail and its quarantine."""
+"""Admin pages: users, canned replies, teams, the e-mail outbox, incoming mail and its quarantine."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -13,13 +14,20 @@ from ..db import get_session
 from ..background import request_delivery
 from ..domain import outbox as outbox_service
 from ..domain import inbound
-from ..domain.models import CannedReply, InboundMail, MailDisposition, OutboxMessage, OutboxStatus, Team, User, utcnow
-from ..domain.numbers import parse_id
+from ..domain import user_admin
+from ..domain.errors import N_, Invalid
+from ..errors import translated
+from .. import password_reset
+from ..domain.models import (AGENT_ROLES, CannedReply, InboundMail, MailDisposition, OutboxMessage, OutboxStatus,
+                             Role, Team, User, utcnow)
+from ..domain.numbers import parse_id, parse_int
 from ..domain.tickets import agents
 from wtforms.fields.choices import SelectChoice
 
-from ..forms import CannedReplyForm, TeamForm
+from ..forms import CannedReplyForm, NewUserForm, TeamForm, UserRoleForm
 from ..i18n import CATEGORY_LABELS, mail_disposition_label, outbox_status_label
+
+AGENT_ROLE_VALUES = tuple(role.value for role in AGENT_ROLES)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -217,3 +225,154 @@ def mail_in_discard(mail_id: int):
         session.rollback()
         flash(_("Only a quarantined e-mail can be discarded."), "error")
     return redirect(url_for("admin.mail_in"))
+
+
+# ----- users ---------------------------------------------------------------------------------------------
+
+ROLE_LABELS = {Role.CUSTOMER.value: _l("Customer"), Role.AGENT_L1.value: _l("L1 agent"),
+               Role.AGENT_L2.value: _l("L2 agent"), Role.ADMIN.value: _l("Admin")}
+
+
+def _role_form(form: UserRoleForm, roles=tuple(ROLE_LABELS)) -> UserRoleForm:
+    """Fill the role and team menus (a choice outside them fails validation: an unknown role is refused)."""
+    form.role.choices = [SelectChoice(role, str(ROLE_LABELS[role])) for role in roles]
+    form.team.choices = [SelectChoice("", _("No team"))] + [
+        SelectChoice(str(team.id), team.name) for team in get_session().scalars(select(Team).order_by(Team.name))]
+    return form
+
+
+def _chosen_team(form: UserRoleForm) -> Team | None:
+    """The team the (validated) form names, or None."""
+    return get_session().get(Team, int(form.team.data)) if form.team.data else None
+
+
+def _user_list_page(form: NewUserForm, status: int = 200):
+    """The user list as the query string asks (search, role, page), with the form for a new account."""
+    query, role = request.args.get("q", ""), request.args.get("role", "")
+    if role not in ROLE_LABELS:
+        role = ""
+    listing = user_admin.list_users(get_session(), query, role, parse_int(request.args.get("page"), low=1) or 1)
+    return render_template("admin/users.html", listing=listing, query=query, role=role, form=form,
+                           role_labels=ROLE_LABELS), status
+
+
+@bp.get("/users")
+@admin_required
+def users():
+    """Every account, found by name or e-mail and filtered by role, a page at a time; a form for a new one."""
+    form = _role_form(NewUserForm(formdata=None), AGENT_ROLE_VALUES)
+    form.role.data = Role.AGENT_L1.value
+    return _user_list_page(form)
+
+
+@bp.post("/users")
+@admin_required
+def user_create():
+    """Create an agent or admin account and mail the person a link to choose their password."""
+    session = get_session()
+    form = _role_form(NewUserForm(), AGENT_ROLE_VALUES)
+    if form.validate_on_submit():
+        try:
+            user = user_admin.create_account(session, form.email.data, form.name.data, form.role.data,
+                                             _chosen_team(form))
+        except Invalid as exc:
+            session.rollback()
+            form.email.errors.append(translated(exc))
+        else:
+            password_reset.queue_welcome_mail(session, user, current_user)
+            try:
+                session.commit()
+            except IntegrityError:  # the same address created at this moment by another admin
+                session.rollback()
+                form.email.errors.append(_("An account for %(email)s exists already.", email=user.email))
+            else:
+                request_delivery()
+                flash(_("Account created for %(name)s; a link to choose the password was mailed to %(email)s.",
+                        name=user.name, email=user.email), "success")
+                return redirect(url_for("admin.user_edit", user_id=user.id))
+    return _user_list_page(form, 400)
+
+
+def _user_page(user: User, form: UserRoleForm, status: int = 200):
+    """One account: its role and team form, and the buttons to deactivate or reactivate it."""
+    return render_template("admin/user.html", user=user, form=form, role_labels=ROLE_LABELS,
+                           open_assigned=user_admin.open_tickets_assigned(get_session(), user)), status
+
+
+@bp.get("/users/<int:user_id>")
+@admin_required
+def user_edit(user_id: int):
+    """One account, to change its role and team, deactivate or reactivate it, or mail a new password link."""
+    user = get_session().get(User, user_id) or abort(404)
+    form = _role_form(UserRoleForm(formdata=None))
+    form.role.data, form.team.data = user.role.value, str(user.team_id or "")
+    return _user_page(user, form)
+
+
+@bp.post("/users/<int:user_id>")
+@admin_required
+def user_save(user_id: int):
+    """Save the account's role and team (never the admin's own demotion, nor the last admin's)."""
+    session = get_session()
+    user = session.get(User, user_id) or abort(404)
+    form = _role_form(UserRoleForm())
+    if form.validate_on_submit():
+        try:
+            changed = user_admin.change_role_and_team(session, current_user, user, form.role.data,
+                                                      _chosen_team(form))
+        except Invalid as exc:
+            session.rollback()
+            form.role.errors.append(translated(exc))
+        else:
+            session.commit()
+            flash(_("Role and team of %(name)s saved.", name=user.name) if changed
+                  else _("Nothing changed."), "success" if changed else "info")
+            return redirect(url_for("admin.user_edit", user_id=user.id))
+    return _user_page(session.get(User, user_id), form, 400)
+
+
+def _account_change(user_id: int, change, done: str):
+    """Run a (de)activation on an account: saved with the message ``done``, or the page with why not."""
+    session = get_session()
+    user = session.get(User, user_id) or abort(404)
+    try:
+        change(session, user)
+    except Invalid as exc:
+        session.rollback()
+        flash(translated(exc), "error")
+        user = session.get(User, user_id)
+        form = _role_form(UserRoleForm(formdata=None))
+        form.role.data, form.team.data = user.role.value, str(user.team_id or "")
+        return _user_page(user, form, 400)
+    session.commit()
+    request_delivery()
+    flash(done % {"name": user.name}, "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@admin_required
+def user_deactivate(user_id: int):
+    """The account can no longer sign in; its sessions end at once."""
+    return _account_change(user_id, lambda session, user: user_admin.deactivate(session, current_user, user),
+                           _("%(name)s is deactivated and signed out everywhere."))
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@admin_required
+def user_reactivate(user_id: int):
+    """The account can sign in again."""
+    return _account_change(user_id, lambda session, user: user_admin.reactivate(user),
+                           _("%(name)s can sign in again."))
+
+
+@bp.post("/users/<int:user_id>/password-link")
+@admin_required
+def user_password_link(user_id: int):
+    """Mail the person a fresh link to choose a password (for an expired welcome link, or a forgotten one)."""
+    def send(session, user):
+        if not user.active:
+            raise Invalid(N_("%(name)s is deactivated: reactivate the account first."), name=user.name)
+        password_reset.queue_welcome_mail(session, user, current_user)
+
+    return _account_change(user_id, send, _("A link to choose the password was mailed to %(name)s."))

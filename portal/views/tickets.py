@@ -16,7 +16,7 @@ from ..domain import attachments as attachment_service
 from ..domain import knowledge
 from ..domain import tickets as ticket_service
 from ..domain.markdown_render import render_message
-from ..domain.errors import Conflict, DomainError
+from ..domain.errors import Conflict, DomainError, NotAllowed
 from ..domain.models import Article, CannedReply, InboundMail, Ticket, utcnow
 from ..domain.numbers import parse_id
 from ..errors import translated
@@ -214,6 +214,30 @@ def survey(ticket_id: int):
     session.commit()
     flash(_("Thank you for your rating."), "success")
     return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/close")
+@login_required
+def close_fixed(ticket_id: int):
+    """The requester's "Close my ticket, it is fixed" (not the desk's resolution: no solution is recorded);
+    403 for anyone else, the page with why not when the ticket is no longer open."""
+    session = get_session()
+    ticket = ticket_service.get_ticket(session, ticket_id, current_user)
+    try:
+        ticket_service.close_by_requester(session, ticket, current_user)
+        session.commit()
+    except NotAllowed:
+        session.rollback()
+        raise
+    except (DomainError, StaleDataError) as exc:  # resolved or closed meanwhile, or saved at this very moment
+        session.rollback()
+        ticket = ticket_service.get_ticket(session, ticket_id, current_user)
+        flash(translated(exc) if isinstance(exc, DomainError) else translated(ticket_service.changed_meanwhile(
+            ticket)), "error")
+        return render_ticket(ticket, 409)
+    flash(_("Ticket %(number)s is closed. Thank you for telling us it is fixed.", number=ticket.number),
+          "success")
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id))
 
 
 @bp.post("/tickets/<int:ticket_id>/assign")
