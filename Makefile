@@ -91,9 +91,11 @@ bench-startup: $(BIN)/.installed translations
 
 bench: bench-quality bench-hosts bench-startup bench-load bench-reports bench-scale
 
-# The reports and trends pages at ~15k tickets and ~100k portal events (a year of demo data; about 3 minutes).
+# The reports and trends pages at ~15k tickets and ~100k portal events (a year of demo data), then how well and
+# how fast unanswered questions are grouped (the FAQ to write) on the packs (about 5 minutes).
 bench-reports: $(BIN)/.installed translations
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/reports_cost.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/gap_clusters.py --backends use e5
 
 # Throughput and latency through gunicorn with 2 workers on 127.0.0.1, on a throwaway instance (about 5 minutes).
 bench-load: $(BIN)/.installed translations

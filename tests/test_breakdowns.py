@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from portal.domain.breakdowns import build_breakdowns, percentile
-from portal.domain.models import (Article, ArticleTicketLink, PortalEvent, Role, SurveyResponse, Ticket, TicketEvent,
+from portal.domain.models import (Article, ArticleFeedback, ArticleTicketLink, PortalEvent, Role, SurveyResponse, Ticket, TicketEvent,
                                   TicketStatus, TicketType, TimeEntry)
 from tests.conftest import user_by_role
 
@@ -56,6 +56,9 @@ def test_every_breakdown_on_a_known_desk(db):
     stale.updated_at = NOW - timedelta(days=400)
     for kind, slug in (("solved", vpn.slug), ("solved", vpn.slug), ("article_opened", stale.slug)):
         db.add(PortalEvent(kind=kind, session_id="x", article_slug=slug, created_at=at(21, 8)))
+    db.add(ArticleFeedback(article_id=stale.id, helpful=False, comment="Outlook has no such menu", session_id="x",
+                           created_at=at(21, 9)))
+    db.add(ArticleFeedback(article_id=stale.id, helpful=True, comment="Thanks", session_id="y", created_at=at(21, 9)))
     db.add(ArticleTicketLink(article_id=vpn.id, ticket_id=late.id, relation="cited", created_at=at(20, 12)))
     db.add(ArticleTicketLink(article_id=vpn.id, ticket_id=fast.id, relation="cited", created_at=at(20, 12)))
     db.commit()
@@ -79,6 +82,7 @@ def test_every_breakdown_on_a_known_desk(db):
     assert [(a.slug, n) for a, n in found.deflecting] == [(vpn.slug, 2)]
     assert [(a.slug, n) for a, n in found.stale] == [(stale.slug, 1)]
     assert [(a.slug, cited, reopened) for a, cited, reopened in found.reopening] == [(vpn.slug, 2, 1)]
+    assert [(a.slug, vote.comment) for a, vote in found.unhelpful_comments] == [(stale.slug, "Outlook has no such menu")]
 
 
 def test_an_empty_period_has_no_division_by_zero(db):
@@ -92,7 +96,7 @@ def test_the_reports_page_shows_the_breakdowns(client, auth):
     client.get("/language/en")
     html = client.get("/reports/?days=30").text
     for section in ("by-priority", "by-type", "by-category", "backlog-age", "csat-comments", "time-by-agent",
-                    "deflecting", "stale", "reopening", "escalation-rate", "reopen-rate"):
+                    "deflecting", "stale", "reopening", "unhelpful-comments", "escalation-rate", "reopen-rate"):
         assert f'id="{section}"' in html, section
 
 

@@ -86,7 +86,9 @@ def breakdowns(args):
             "minutes_by_category": [{"key": k, "count": int(n)} for k, n in found.minutes_by_category],
             "minutes_by_agent": [{"key": k, "count": int(n)} for k, n in found.minutes_by_agent],
             "deflecting_articles": [{"slug": a.slug, "title": a.title, "count": n} for a, n in found.deflecting],
-            "stale_articles": [{"slug": a.slug, "title": a.title, "count": n} for a, n in found.stale]}
+            "stale_articles": [{"slug": a.slug, "title": a.title, "count": n} for a, n in found.stale],
+            "unhelpful_comments": [{"slug": a.slug, "title": a.title, "comment": vote.comment}
+                                   for a, vote in found.unhelpful_comments]}
 
 
 @bp.get("/gaps")

@@ -408,6 +408,12 @@ class ArticleCount(Strict):
     count = fields.Integer(required=True)
 
 
+class ArticleComment(Strict):
+    slug = fields.String(required=True)
+    title = fields.String(required=True)
+    comment = fields.String(required=True)
+
+
 class SurveyComment(Strict):
     ticket_id = fields.Integer(required=True)
     rating = fields.Integer(required=True)
@@ -429,6 +435,7 @@ class BreakdownsOut(Strict):
     minutes_by_agent = fields.List(fields.Nested(CountOf), required=True)
     deflecting_articles = fields.List(fields.Nested(ArticleCount), required=True)
     stale_articles = fields.List(fields.Nested(ArticleCount), required=True)
+    unhelpful_comments = fields.List(fields.Nested(ArticleComment), required=True)
 
 
 class GapArgs(Strict):

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import (OPEN_STATUSES, Article, ArticleTicketLink, PortalEvent, SurveyResponse, Ticket, TicketEvent,
+from .models import (OPEN_STATUSES, Article, ArticleFeedback, ArticleTicketLink, PortalEvent, SurveyResponse, Ticket, TicketEvent,
                      TimeEntry, User)
 
 AGE_BANDS = ((1, "< 1"), (3, "1–3"), (7, "3–7"), (30, "7–30"), (None, "> 30"))  # days open
@@ -83,6 +83,7 @@ class Breakdowns:
     deflecting: list[tuple[Article, int]] = field(default_factory=list)
     stale: list[tuple[Article, int]] = field(default_factory=list)
     reopening: list[tuple[Article, int, int]] = field(default_factory=list)
+    unhelpful_comments: list[tuple[Article, ArticleFeedback]] = field(default_factory=list)
 
     @property
     def escalation_rate(self) -> float | None:
@@ -168,7 +169,13 @@ def _backlog(session: Session, result: Breakdowns, now: datetime) -> None:
 
 
 def _articles(session: Session, result: Breakdowns, since: datetime, until: datetime) -> None:
-    """Articles that deflect most; read but not updated in STALE_DAYS; whose citing tickets were reopened."""
+    """Articles that deflect most; read but not updated in STALE_DAYS; whose citing tickets were reopened; what
+    readers wrote when one did not help."""
+    result.unhelpful_comments = list(session.execute(
+        select(Article, ArticleFeedback).join(ArticleFeedback, ArticleFeedback.article_id == Article.id)
+        .where(ArticleFeedback.helpful.is_(False), ArticleFeedback.comment != "", ArticleFeedback.created_at >= since,
+               ArticleFeedback.created_at <= until)
+        .order_by(ArticleFeedback.created_at.desc()).limit(COMMENTS)))
     in_period = (PortalEvent.created_at >= since) & (PortalEvent.created_at <= until)
     counts = defaultdict(dict)
     for kind, slug, number in session.execute(
