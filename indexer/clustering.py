@@ -49,11 +49,16 @@ def cluster_vectors(vectors: np.ndarray, max_distance: float, seed: int = 0) -> 
         return []
     if count == 1:
         return [Cluster((0,))]
-    labels = _labels(vectors, max_distance, seed)
+    # A text the model gives no direction (no words it knows: "???") has no cosine to anything: it stands alone.
+    usable = np.flatnonzero(np.linalg.norm(vectors, axis=1) > 1e-6)
     groups: dict[int, list[int]] = {}
-    for row, label in enumerate(labels):
-        groups.setdefault(int(label), []).append(row)
+    if len(usable) == 1:
+        groups[0] = [int(usable[0])]
+    elif len(usable) > 1:
+        for row, label in zip(usable, _labels(vectors[usable], max_distance, seed)):
+            groups.setdefault(int(label), []).append(int(row))
     clusters = [Cluster(tuple(_central_first(vectors, rows))) for rows in groups.values()]
+    clusters += [Cluster((int(row),)) for row in np.setdiff1d(np.arange(count), usable)]
     return sorted(clusters, key=lambda c: (-c.size, c.members[0]))
 
 

@@ -47,6 +47,14 @@ def test_clustering_edge_cases(monkeypatch):
     assert sum(c.size for c in sampled) == 18
 
 
+def test_a_text_without_any_known_word_stands_alone_instead_of_breaking_the_grouping():
+    texts = ["???", *VACATION, "!!!"]
+    clusters = cluster_vectors(vectors(texts), threshold_for("fake"))
+    assert sorted(c.size for c in clusters) == [1, 1, 3]
+    assert {texts[c.members[0]] for c in clusters if c.size == 1} == {"???", "!!!"}
+    assert [c.size for c in cluster_vectors(vectors(["???", "vpn"]), 0.5)] == [1, 1]
+
+
 def test_the_most_central_question_comes_first():
     texts = ["vpn drops every hour at home", "vpn drops every hour", "vpn drops", "vpn"]
     cluster = cluster_vectors(vectors(texts), 0.9)[0]
