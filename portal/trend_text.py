@@ -14,6 +14,8 @@ CHART_TITLES = {
     "backlog": _l("Backlog: open tickets"),
     "escalation": _l("Escalated to L2"),
     "csat": _l("Satisfaction"),
+    "reopens": _l("Reopened after a resolution"),
+    "time_spent": _l("Time spent by agents"),
 }
 DEFINITIONS = {
     "self_service": _l("Portal questions a person settled on (a burst of suggestions while typing is one), "
@@ -32,6 +34,8 @@ DEFINITIONS = {
     "backlog": _l("Tickets open at the end of each period (created before it, not yet resolved)."),
     "escalation": _l("Share of the tickets created in the period that are at level 2 now."),
     "csat": _l("Average rating (1–5) of the survey answers given in the period; the table also has how many."),
+    "reopens": _l("Share of the tickets resolved in the period that were reopened after a resolution."),
+    "time_spent": _l("Hours agents logged on the tickets in the period."),
 }
 SERIES_LABELS = {
     "search": _l("Questions"),
@@ -50,4 +54,6 @@ SERIES_LABELS = {
     "escalated_share": _l("Escalated (%)"),
     "csat_average": _l("Average rating"),
     "csat_responses": _l("Answers"),
+    "reopened_share": _l("Reopened (%)"),
+    "hours_spent": _l("Hours"),
 }

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from portal.charts import line_chart, nice_ceiling
-from portal.domain.models import (PortalEvent, Role, SurveyResponse, Ticket, TicketStatus, TicketType)
+from portal.domain.models import (PortalEvent, Role, SurveyResponse, Ticket, TicketEvent, TicketStatus, TicketType,
+                                  TimeEntry)
 from portal.domain.trends import TrendFilters, bucket_starts, build_trends
 from tests.conftest import user_by_role
 
@@ -44,8 +45,8 @@ def desk(db):
     # T1: answered and resolved in time; rated 5.
     add_ticket(db, customer, at(20, 9), responded=at(20, 10), resolved=at(20, 15), rating=5, rated=at(21, 9))
     # T2: answered late (due 13:00), resolved late (due the 21st 09:00), escalated; rated 2.
-    add_ticket(db, customer, at(20, 9), responded=at(20, 14), resolved=at(22, 10), level=2, rating=2,
-               rated=at(22, 11))
+    late = add_ticket(db, customer, at(20, 9), responded=at(20, 14), resolved=at(22, 10), level=2, rating=2,
+                      rated=at(22, 11))
     # T3: never answered; both targets passed while open.
     add_ticket(db, customer, at(24, 8), resolution_hours=28)
     # T4: opened two hours ago; nothing due yet.
@@ -56,6 +57,12 @@ def desk(db):
         db.add(PortalEvent(kind="search", session_id="x", query="q", answered=answered, created_at=at(20, 8)))
     db.add(PortalEvent(kind="solved", session_id="x", created_at=at(20, 8)))
     db.add(PortalEvent(kind="ticket_created", session_id="y", created_at=at(20, 9)))
+    db.flush()
+    # T2 was reopened once before its final resolution on the 22nd; 90 minutes were logged on it on the 21st.
+    agent = user_by_role(db, Role.AGENT_L1)
+    db.add(TicketEvent(ticket_id=late.id, kind="status", public=True, created_at=at(21, 9),
+                       data={"from": "resolved", "to": "open"}))
+    db.add(TimeEntry(ticket_id=late.id, agent_id=agent.id, minutes=90, created_at=at(21, 10)))
     db.commit()
     return db
 
@@ -97,6 +104,8 @@ def test_every_figure_per_day(desk):
     assert figures["self_service"]["search"] == {20: 3}
     assert figures["deflection"]["deflection_rate"] == {20: 50.0}
     assert figures["unanswered"]["unanswered_share"] == {20: 50.0}  # of the two judged; one had no verdict
+    assert figures["reopens"]["reopened_share"] == {22: 100.0}  # T2, the one resolved on the 22nd
+    assert figures["time_spent"]["hours_spent"] == {21: 1.5}
 
 
 def test_weeks_add_up_the_days(desk):
@@ -159,7 +168,7 @@ def test_the_page_draws_every_chart_in_both_languages(client, auth):
         client.get(f"/language/{language}")
         html = client.get("/reports/trends/?days=30&by=day").text
         assert title in html
-        assert html.count("<svg") == 9
+        assert html.count("<svg") == 11
         # The self-service chart: three series, a point for each of the 31 days.
         section = html.split('id="trend-self_service"')[1].split("</svg>")[0]
         assert section.count('class="point"') == 3 * 31
@@ -195,7 +204,7 @@ def test_the_api_answers_the_same_figures(seeded_app, desk):
     assert answer.status_code == 200, answer.text
     body = answer.json
     charts = {c["key"]: c for c in body["charts"]}
-    assert body["by"] == "day" and len(charts) == 9 and charts["sla"]["definition"]
+    assert body["by"] == "day" and len(charts) == 11 and charts["sla"]["definition"]
     volume = charts["volume"]
     assert len(volume["periods"]) == 31 and all(len(s["values"]) == 31 for s in volume["series"])
     assert sum(volume["series"][0]["values"]) == 1  # the one VPN ticket

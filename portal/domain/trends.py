@@ -16,7 +16,8 @@ from statistics import median
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import AGENT_ROLES, OPEN_STATUSES, PortalEvent, SurveyResponse, Ticket, TicketType, User, utcnow
+from .models import (AGENT_ROLES, OPEN_STATUSES, PortalEvent, SurveyResponse, Ticket, TicketEvent, TicketType,
+                     TimeEntry, User, utcnow)
 
 GRAINS = ("day", "week")
 # A chart over more buckets than this is drawn by week (a year by day is unreadable and slow to draw).
@@ -247,6 +248,7 @@ def _tickets(session: Session, buckets: _Buckets, count: int, until: datetime,
         running += change
         backlog.append(float(running))
     ratings = _ratings(session, buckets, count, until, filters)
+    reopened, minutes = _reopens_and_time(session, buckets, count, until, filters)
     starts = buckets.starts
     return [
         Chart("volume", "count", starts, [Series("created", [float(v) for v in created]),
@@ -264,7 +266,38 @@ def _tickets(session: Session, buckets: _Buckets, count: int, until: datetime,
         Chart("csat", "rating", starts, [
             Series("csat_average", [round(sum(r) / len(r), 2) if r else None for r in ratings]),
             Series("csat_responses", [float(len(r)) for r in ratings], drawn=False)], filtered=True),
+        Chart("reopens", "percent", starts, [Series("reopened_share", [
+            _share(r, d) for r, d in zip(reopened, resolved)])], filtered=True),
+        Chart("time_spent", "hours", starts, [Series("hours_spent", [round(m / 60, 1) for m in minutes])],
+              filtered=True),
     ]
+
+
+def _reopens_and_time(session: Session, buckets: _Buckets, count: int, until: datetime,
+                      filters: TrendFilters) -> tuple[list[int], list[int]]:
+    """Per bucket: the tickets resolved in it that were reopened after a resolution (ever), and the minutes
+    agents logged in it, of the filtered tickets."""
+    reopened, minutes = [0] * count, [0] * count
+    tickets = _ticket_query(filters).with_only_columns(Ticket.id)
+    resolved = dict(session.execute(_ticket_query(filters).with_only_columns(Ticket.id, Ticket.resolved_at).where(
+        Ticket.resolved_at >= buckets.first, Ticket.resolved_at <= until)).all())
+    if resolved:
+        again = {ticket_id for ticket_id, data in session.execute(
+            select(TicketEvent.ticket_id, TicketEvent.data).where(
+                TicketEvent.kind == "status", TicketEvent.ticket_id.in_(tickets.where(
+                    Ticket.resolved_at >= buckets.first, Ticket.resolved_at <= until).scalar_subquery())))
+            if data.get("from") in ("resolved", "closed") and data.get("to") == "open"}
+        for ticket_id in again:
+            position = buckets.index(resolved[ticket_id])
+            if position is not None:
+                reopened[position] += 1
+    for created_at, spent in session.execute(select(TimeEntry.created_at, TimeEntry.minutes).where(
+            TimeEntry.created_at >= buckets.first, TimeEntry.created_at <= until,
+            TimeEntry.ticket_id.in_(tickets.scalar_subquery()))):
+        position = buckets.index(created_at)
+        if position is not None:
+            minutes[position] += spent
+    return reopened, minutes
 
 
 def _ratings(session: Session, buckets: _Buckets, count: int, until: datetime,

@@ -22,7 +22,7 @@ def test_the_charts_render_in_both_languages(browser, live_server: str):
     for language, title in (("es", "Tasa de autoservicio"), ("en", "Deflection rate")):
         page.goto(f"{live_server}/language/{language}?next=/reports/trends/%3Fdays%3D30%26by%3Dday")
         expect(page.locator("#trend-deflection h2")).to_have_text(title)
-        assert page.locator("svg.chart").count() == 9
+        assert page.locator("svg.chart").count() == 11
         days = page.locator("#trend-volume tbody tr").count()
         assert days == 31  # from the UTC day 30 days ago to today
         # Questions, solved, tickets: one point per day each, drawn with a size (the SVG is laid out).
