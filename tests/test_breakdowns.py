@@ -117,3 +117,15 @@ def test_the_api_answers_the_breakdowns_and_the_gaps(seeded_app, db):
     for path in ("/api/v1/reports/breakdowns", "/api/v1/reports/gaps"):
         assert client.get(path, headers=bearer(customer)).status_code == 403
     assert client.get("/api/v1/reports/gaps?days=365", headers=bearer(agent)).status_code == 400
+
+
+def test_one_rule_decides_every_sla_target():
+    from portal.domain.sla import target_outcome
+
+    due = at(20, 12)
+    assert target_outcome(due, at(20, 11), None, NOW) == "met"
+    assert target_outcome(due, at(20, 13), None, NOW) == "missed"          # answered late
+    assert target_outcome(due, None, None, NOW) == "missed"                # never answered, the target passed
+    assert target_outcome(NOW + timedelta(hours=1), None, None, NOW) is None  # not due yet: can still be met
+    assert target_outcome(due, None, at(20, 10), NOW) is None              # closed by the requester before it fell due
+    assert target_outcome(due, None, at(20, 14), NOW) == "missed"          # closed after it had been missed

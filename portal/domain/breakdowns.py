@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import (OPEN_STATUSES, Article, ArticleFeedback, ArticleTicketLink, PortalEvent, SurveyResponse, Ticket, TicketEvent,
-                     TimeEntry, User)
+from .models import (OPEN_STATUSES, Article, ArticleFeedback, ArticleTicketLink, PortalEvent, SurveyResponse,
+                     Ticket, TicketEvent, TimeEntry, User)
+from .sla import target_outcome
 
 AGE_BANDS = ((1, "< 1"), (3, "1–3"), (7, "3–7"), (30, "7–30"), (None, "> 30"))  # days open
 STALE_DAYS = 180
@@ -96,14 +97,11 @@ class Breakdowns:
 
 def _judge(group: Group, due: datetime, done: datetime | None, now: datetime, kind: str,
            closed_at: datetime | None = None) -> None:
-    """Count one SLA target once it is decided: met (done by its due time) or missed (done later, or not done
-    when due); a target not yet due and not done is left out, and so is one of a ticket closed without it
-    before it fell due (solved by the requester with an article)."""
-    if done is not None and done <= due:
-        setattr(group, f"{kind}_met", getattr(group, f"{kind}_met") + 1)
+    """Count one SLA target once it is decided (domain/sla.py target_outcome)."""
+    outcome = target_outcome(due, done, closed_at, now)
+    if outcome is not None:
         setattr(group, f"{kind}_judged", getattr(group, f"{kind}_judged") + 1)
-    elif due <= now and not (done is None and closed_at is not None and closed_at <= due):
-        setattr(group, f"{kind}_judged", getattr(group, f"{kind}_judged") + 1)
+        setattr(group, f"{kind}_met", getattr(group, f"{kind}_met") + (outcome == "met"))
 
 
 def _add(group: Group, ticket, now: datetime) -> None:

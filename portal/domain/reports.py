@@ -9,6 +9,7 @@ from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
 from .models import OPEN_STATUSES, Article, ArticleFeedback, PortalEvent, SurveyResponse, Ticket, utcnow
+from .sla import target_outcome
 from .tickets import breached_clause
 
 FUNNEL_STEPS = ("search", "suggestion_shown", "article_opened", "solved", "ticket_created")
@@ -55,14 +56,11 @@ def first_response_compliance(session: Session, since: datetime, until: datetime
                                   Ticket.closed_at).where(Ticket.created_at >= since, Ticket.created_at <= until))
     met = counted = pending = 0
     for responded_at, due_at, status, closed_at in rows:
-        if responded_at is not None:
+        outcome = target_outcome(due_at, responded_at, closed_at, until)
+        if outcome is not None:
             counted += 1
-            met += responded_at <= due_at
-        elif closed_at is not None and closed_at <= due_at:
-            continue  # closed (solved by the requester with an article) before a response was due
-        elif due_at < until:
-            counted += 1  # missed: the target passed without a response
-        elif status in OPEN_STATUSES:
+            met += outcome == "met"
+        elif status in OPEN_STATUSES and due_at > until:
             pending += 1
     return met, counted, pending
 

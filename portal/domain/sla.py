@@ -53,3 +53,15 @@ class SlaPolicy:
     def escalation_time(self, created_at: datetime, resolution_due_at: datetime) -> datetime:
         """When an unresolved L1 ticket is escalated to L2 automatically."""
         return created_at + (resolution_due_at - created_at) * self.escalate_at
+
+
+def target_outcome(due: datetime, done: datetime | None, closed_at: datetime | None, now: datetime) -> str | None:
+    """How one SLA target of a ticket turned out, for the reports: "met" (done by its due time), "missed" (done
+    later, or not done when it fell due), or None: not decided yet (not due, not done), or not the desk's to meet
+    (the ticket was closed without it before it fell due: the requester solved it with an article or said it
+    was fixed)."""
+    if done is not None:
+        return "met" if done <= due else "missed"
+    if closed_at is not None and closed_at <= due:
+        return None
+    return "missed" if due <= now else None

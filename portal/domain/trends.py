@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from .models import (AGENT_ROLES, OPEN_STATUSES, PortalEvent, SurveyResponse, Ticket, TicketEvent, TicketType,
                      TimeEntry, User, utcnow)
+from .sla import target_outcome
 
 GRAINS = ("day", "week")
 # A chart over more buckets than this is drawn by week (a year by day is unreadable and slow to draw).
@@ -318,16 +319,12 @@ def _ratings(session: Session, buckets: _Buckets, count: int, until: datetime,
 
 def _count_target(buckets: _Buckets, until: datetime, due: datetime, done: datetime | None, met: list[int],
                   judged: list[int], closed_at: datetime | None = None) -> None:
-    """An SLA target counts in the bucket where it fell due, once it is decided: met when done by then,
-    missed when done later or still not done at its due time. A target not yet due and not yet done is not
-    counted (it can still be met), nor one of a ticket closed without it before it fell due (the requester
-    solved it themselves: nothing was left for the desk to do)."""
-    if done is not None and done <= due:
-        position = buckets.index(due if due <= until else done)
-        if position is not None:
-            judged[position] += 1
-            met[position] += 1
-    elif due <= until and not (done is None and closed_at is not None and closed_at <= due):
-        position = buckets.index(due)
-        if position is not None:
-            judged[position] += 1
+    """Count one SLA target (domain/sla.py target_outcome) in the bucket where it fell due (a met target not
+    yet due: where it was met)."""
+    outcome = target_outcome(due, done, closed_at, until)
+    if outcome is None:
+        return
+    position = buckets.index(due if due <= until else done)
+    if position is not None:
+        judged[position] += 1
+        met[position] += outcome == "met"
